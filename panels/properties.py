@@ -1,0 +1,138 @@
+"""Scene settings that the panels show, and the running job's state.
+
+Each option is declared once here. Operators take the same dicts as their own
+properties, so a script can pass any of them (``bpy.ops.ps4pro.capture(source='ORBIT')``);
+an argument a script leaves unset is taken from the scene settings, i.e. from the panel.
+"""
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+CAPTURE_OPTIONS = {
+    "source": EnumProperty(
+        name="Cameras",
+        items=(
+            ("PATH", "Camera Path", "The active camera's animation over the frame range"),
+            ("ORBIT", "Orbit", "Views on a sphere around the selected objects"),
+            ("COLLECTION", "Collection", "Every camera in a collection"),
+        ),
+        default="PATH",
+    ),
+    "use_scene_frame_range": BoolProperty(
+        name="Scene Frame Range", default=True, description="Use the scene's start and end frame"
+    ),
+    "frame_start": IntProperty(name="Start", default=1, description="First frame of the camera path"),
+    "frame_end": IntProperty(name="End", default=250, description="Last frame of the camera path"),
+    "frame_step": IntProperty(name="Step", default=1, min=1, description="Capture every n-th frame"),
+    "orbit_count": IntProperty(name="Views", default=24, min=2, max=4096, description="Number of orbit views"),
+    "orbit_layout": EnumProperty(
+        name="Layout",
+        items=(
+            ("SPHERE", "Sphere", "Evenly spread over the upper hemisphere and below (Fibonacci sphere)"),
+            ("HEMISPHERE", "Hemisphere", "Evenly spread over the upper hemisphere"),
+            ("RING", "Ring", "One ring at a fixed elevation"),
+        ),
+        default="HEMISPHERE",
+    ),
+    "orbit_elevation": FloatProperty(
+        name="Elevation", default=0.4363, subtype="ANGLE", description="Elevation of a ring orbit"
+    ),
+    "orbit_distance": FloatProperty(
+        name="Distance", default=2.5, min=0.1, description="Camera distance in units of the selection's bounding radius"
+    ),
+    "camera_collection": StringProperty(name="Collection", default="", description="Collection whose cameras are captured"),
+    "resolution_x": IntProperty(name="Width", default=0, min=0, description="Render width in pixels (0: the scene's)"),
+    "resolution_y": IntProperty(name="Height", default=0, min=0, description="Render height in pixels (0: the scene's)"),
+    "samples": IntProperty(name="Samples", default=0, min=0, description="Render samples (0: the scene's)"),
+    "transparent": BoolProperty(name="Transparent Film", default=False, description="Render the background transparent"),
+    "depth_format": EnumProperty(
+        name="Depth",
+        items=(
+            ("EXR", "EXR", "Planar depth in a float OpenEXR file"),
+            ("NPY", "NPY", "Planar depth as a float32 NumPy array"),
+            ("NONE", "None", "No depth"),
+        ),
+        default="EXR",
+    ),
+    "normals": BoolProperty(name="Normals", default=False, description="Also write world-space normals"),
+    "masks": BoolProperty(name="Object Masks", default=False, description="Also write per-pixel object index masks"),
+    "test_every": IntProperty(
+        name="Hold Out Every", default=8, min=0, description="Every n-th view goes to the test split (0: none)"
+    ),
+    "output_dir": StringProperty(
+        name="Output", default="//ps4pro/capture", subtype="DIR_PATH", description="Folder for the dataset"
+    ),
+}
+
+FUSE_OPTIONS = {
+    "dataset": StringProperty(name="Dataset", default="", subtype="DIR_PATH", description="Captured dataset folder"),
+    "voxel_size": FloatProperty(
+        name="Voxel Size", default=0.0, min=0.0, precision=4, description="Point spacing (0: 1/256 of the scene diagonal)"
+    ),
+    "import_result": BoolProperty(name="Import Result", default=True, description="Import the point cloud when done"),
+}
+
+IMPORT_OPTIONS = {
+    "filepath": StringProperty(name="File", default="", subtype="FILE_PATH", description="PLY file, result.json or dataset"),
+}
+
+
+def _group(name, *option_dicts, extra=None):
+    annotations = {}
+    for options in option_dicts:
+        annotations.update(options)
+    annotations.update(extra or {})
+    return type(name, (bpy.types.PropertyGroup,), {"__annotations__": annotations})
+
+
+PS4PROSceneSettings = _group(
+    "PS4PROSceneSettings",
+    CAPTURE_OPTIONS,
+    FUSE_OPTIONS,
+    IMPORT_OPTIONS,
+    extra={
+        "show_advanced": BoolProperty(name="Advanced", default=False),
+        "last_dataset": StringProperty(name="Last Dataset", default="", subtype="DIR_PATH"),
+        "last_result": StringProperty(name="Last Result", default="", subtype="FILE_PATH"),
+    },
+)
+
+
+class PS4PROJobState(bpy.types.PropertyGroup):
+    """What the one running job shows in the panel and the status bar (window manager, not saved)."""
+
+    running: BoolProperty(default=False)
+    operator: StringProperty(default="")
+    stage: StringProperty(default="")
+    progress: FloatProperty(default=0.0, min=0.0, max=1.0)
+    text: StringProperty(default="")
+    last_report: StringProperty(default="")
+    backend_report: StringProperty(default="")
+
+
+CLASSES = [PS4PROSceneSettings, PS4PROJobState]
+
+
+def attach():
+    bpy.types.Scene.ps4pro = bpy.props.PointerProperty(type=PS4PROSceneSettings)
+    bpy.types.WindowManager.ps4pro_job = bpy.props.PointerProperty(type=PS4PROJobState)
+
+
+def detach():
+    del bpy.types.WindowManager.ps4pro_job
+    del bpy.types.Scene.ps4pro
+
+
+def settings(context):
+    return context.scene.ps4pro
+
+
+def job_state(context):
+    return context.window_manager.ps4pro_job
+
+
+def fill_unset(operator, source, names):
+    """Copy each option the caller left unset on ``operator`` from ``source`` (the scene settings)."""
+    for name in names:
+        if not operator.properties.is_property_set(name):
+            setattr(operator, name, getattr(source, name))
