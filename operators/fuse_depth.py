@@ -1,1 +1,49 @@
-CLASSES = []
+"""``ps4pro.fuse_depth``: the backend fuses a capture's depth maps into one coloured point cloud."""
+
+import os
+
+import bpy
+
+from ..panels.properties import FUSE_OPTIONS, fill_unset
+from .backend import BackendJobOperator
+from .driver import OperatorError
+
+
+class PS4PRO_OT_fuse_depth(BackendJobOperator, bpy.types.Operator):
+    """Back-project the captured depth of every view into one coloured point cloud and import it"""
+
+    bl_idname = "ps4pro.fuse_depth"
+    bl_label = "Fuse Depth"
+    bl_options = {"REGISTER", "UNDO"}
+    __annotations__ = dict(FUSE_OPTIONS)
+
+    def prepare(self, context):
+        settings = context.scene.ps4pro
+        fill_unset(self, settings, FUSE_OPTIONS)
+        if not self.dataset:
+            self.dataset = settings.last_dataset
+        if not self.dataset:
+            raise OperatorError("No dataset to fuse", "Capture the scene first, or choose a dataset folder")
+        self.dataset = os.path.abspath(bpy.path.abspath(self.dataset))
+        if not os.path.isfile(os.path.join(self.dataset, "transforms.json")):
+            raise OperatorError(
+                f"{self.dataset} holds no transforms.json", "Capture the scene first, or choose a dataset folder"
+            )
+
+    def job_command(self, context, job_dir):
+        out = os.path.join(job_dir, "points.ply")
+        return "fuse-depth", [self.dataset, "--out", out, "--voxel-size", repr(self.voxel_size)]
+
+    def on_result(self, context, result):
+        from .import_result import import_path
+
+        result_file = os.path.join(self.job.job_dir, "result.json")
+        context.scene.ps4pro.last_result = result_file
+        self.objects = import_path(context, result["points"]) if self.import_result else []
+        self._text = f"Fused {result['num_points']:,} points from {result['num_views']} views"
+
+    def finished_report(self):
+        return self._text
+
+
+CLASSES = [PS4PRO_OT_fuse_depth]

@@ -1,3 +1,125 @@
-CLASSES = []
-def register(): pass
-def unregister(): pass
+"""The "PS4PRO" tab in the 3D viewport's sidebar, and job progress in the status bar."""
+
+import os
+
+import bpy
+
+
+def draw_progress(layout, context) -> bool:
+    """Draw the running job's progress bar; True when a job runs."""
+    state = context.window_manager.ps4pro_job
+    if not state.running:
+        return False
+    text = state.stage + (f": {state.text}" if state.text else "")
+    row = layout.row(align=True)
+    if hasattr(row, "progress"):  # UILayout.progress: Blender 4.0+
+        row.progress(factor=state.progress, type="BAR", text=text or "Working")
+    else:
+        row.label(text=f"{text} {state.progress:.0%}")
+    row.label(text="", icon="CANCEL")
+    layout.label(text="Esc cancels")
+    return True
+
+
+def draw_backend_box(layout, context, show_setup=False):
+    state = context.window_manager.ps4pro_job
+    box = layout.box()
+    row = box.row(align=True)
+    row.operator("ps4pro.check_backend", icon="CONSOLE")
+    if show_setup:
+        row.operator("ps4pro.setup_backend", icon="IMPORT")
+    if state.backend_report:
+        box.label(text=state.backend_report)
+    if show_setup and not bpy.app.online_access:
+        box.label(text="Set Up Backend needs online access (Preferences > System)", icon="INFO")
+
+
+class PS4PROPanel:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "PS4PRO"
+
+
+class VIEW3D_PT_ps4pro_backend(PS4PROPanel, bpy.types.Panel):
+    bl_label = "Backend"
+
+    def draw(self, context):
+        layout = self.layout
+        draw_progress(layout, context)
+        draw_backend_box(layout, context)
+        state = context.window_manager.ps4pro_job
+        if state.last_report:
+            layout.label(text=state.last_report)
+
+
+class VIEW3D_PT_ps4pro_capture(PS4PROPanel, bpy.types.Panel):
+    bl_label = "Capture"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        s = context.scene.ps4pro
+        layout.prop(s, "source")
+        if s.source == "PATH":
+            layout.prop(s, "use_scene_frame_range")
+            col = layout.column(align=True)
+            col.enabled = not s.use_scene_frame_range
+            col.prop(s, "frame_start")
+            col.prop(s, "frame_end")
+            layout.prop(s, "frame_step")
+        elif s.source == "ORBIT":
+            layout.prop(s, "orbit_count")
+            layout.prop(s, "orbit_layout")
+            if s.orbit_layout == "RING":
+                layout.prop(s, "orbit_elevation")
+            layout.prop(s, "orbit_distance")
+        else:
+            layout.prop_search(s, "camera_collection", bpy.data, "collections")
+        col = layout.column(align=True)
+        col.prop(s, "resolution_x")
+        col.prop(s, "resolution_y")
+        layout.prop(s, "samples")
+        layout.prop(s, "transparent")
+        layout.prop(s, "depth_format")
+        row = layout.row(heading="Extra Passes")
+        row.prop(s, "normals", toggle=True)
+        row.prop(s, "masks", toggle=True)
+        layout.prop(s, "test_every")
+        layout.prop(s, "output_dir")
+        layout.operator("ps4pro.capture", icon="RENDER_ANIMATION")
+
+
+class VIEW3D_PT_ps4pro_result(PS4PROPanel, bpy.types.Panel):
+    bl_label = "Result"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        s = context.scene.ps4pro
+        layout.prop(s, "dataset", text="Dataset")
+        if not s.dataset and s.last_dataset:
+            layout.label(text=f"Last capture: {os.path.basename(os.path.normpath(s.last_dataset))}")
+        layout.prop(s, "voxel_size")
+        layout.prop(s, "import_result")
+        layout.operator("ps4pro.fuse_depth", icon="POINTCLOUD_DATA")
+        layout.separator()
+        layout.prop(s, "filepath")
+        layout.operator("ps4pro.import_result", icon="IMPORT")
+
+
+def _status_bar(self, context):
+    if context.window_manager.ps4pro_job.running:
+        draw_progress(self.layout.row(), context)
+
+
+CLASSES = [VIEW3D_PT_ps4pro_backend, VIEW3D_PT_ps4pro_capture, VIEW3D_PT_ps4pro_result]
+
+
+def register():
+    bpy.types.STATUSBAR_HT_header.prepend(_status_bar)
+
+
+def unregister():
+    bpy.types.STATUSBAR_HT_header.remove(_status_bar)

@@ -1,0 +1,184 @@
+"""Command line of the backend: ``python -m ps4pro_blender <command> [options]``.
+
+Every command runs the same way from a terminal and from Blender: it prints protocol messages
+(one JSON object per line) on stdout, sends everything else (logging, library chatter, stray
+prints) to stderr, and exits 0 only after ``done``. With ``--job DIR`` it also writes
+``DIR/result.json`` atomically at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+from . import protocol
+from .protocol import JobError
+
+
+class Cancelled(Exception):
+    pass
+
+
+class Context:
+    """What a command gets: message emitter, cancellation, device, job folder."""
+
+    def __init__(self, emit: protocol.Emitter, job_dir: str | None, device: str):
+        self.emit = emit
+        self.job_dir = job_dir
+        self.device_request = device
+        self.cancel_requested = False
+        # Seconds to wait at every progress step. A debugging aid that lets tests cancel or kill
+        # a job reliably mid-run; unset in normal use.
+        self.step_delay = float(os.environ.get("PS4PRO_STEP_DELAY", "0") or 0)
+
+    def check_cancel(self) -> None:
+        if self.cancel_requested:
+            raise Cancelled()
+
+    def progress(self, stage: str, done: int, total: int, **metrics) -> None:
+        """Report progress; a step boundary where a cancel takes effect."""
+        self.check_cancel()
+        self.emit.progress(stage, done, total, **metrics)
+        if self.step_delay:
+            time.sleep(self.step_delay)
+            self.check_cancel()
+
+    def torch_device(self):
+        """The torch device for --device AUTO/CPU/CUDA; a clear error when CUDA is asked for but absent."""
+        import torch
+
+        want = self.device_request.upper()
+        if want == "CPU":
+            return torch.device("cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if want == "CUDA":
+            raise JobError(
+                "CUDA was requested but this backend's torch sees no NVIDIA GPU",
+                hint="Set Device to Auto or CPU in Preferences > Add-ons > PS4PRO",
+                code=protocol.E_MISSING_DEPENDENCY,
+            )
+        return torch.device("cpu")
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Context, argparse.Namespace], dict]
+
+
+# name -> (module, help, needs the full backend environment). Modules are imported only when their command runs, so that a
+# broken environment still gets a clear message (and `check` works without torch or numpy).
+COMMANDS = {
+    "check": ("envcheck", "report this backend's Python, torch and CUDA device", False),
+    "fuse-depth": ("fusion", "back-project the depth of every view into one coloured point cloud (PLY)", True),
+}
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ps4pro_blender",
+        description=__doc__.splitlines()[0],
+        epilog="commands:\n" + "\n".join(f"  {n:<14}{c[1]}" for n, c in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND")
+    return parser
+
+
+def command_parser(command: Command) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m ps4pro_blender {command.name}", description=command.help)
+    parser.add_argument("--job", metavar="DIR", help="job folder: write result.json there when done")
+    parser.add_argument("--device", default="AUTO", type=str.upper, choices=("AUTO", "CPU", "CUDA"))
+    command.add_arguments(parser)
+    return parser
+
+
+def load_command(name: str) -> Command:
+    module = importlib.import_module(f".{COMMANDS[name][0]}", __package__)
+    return module.COMMAND
+
+
+def require_backend_packages() -> None:
+    missing = []
+    for name in ("torch", "numpy", "PIL", "OpenEXR"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append("Pillow" if name == "PIL" else name)
+    if missing:
+        raise JobError(
+            f"This Python ({sys.executable}) lacks {', '.join(missing)}, which the PS4PRO backend needs",
+            hint="Press Set Up Backend in Preferences > Add-ons > PS4PRO, or point Backend Python at "
+            "the environment that scripts/setup.sh made (.venv/backend/bin/python)",
+            code=protocol.E_MISSING_DEPENDENCY,
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Only protocol messages may reach the real stdout; everything else goes to stderr (the log).
+    emit = protocol.Emitter(sys.stdout)
+    sys.stdout = sys.stderr
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        _top_parser().print_help(sys.stderr)
+        return protocol.EXIT_OK if argv else protocol.EXIT_USAGE
+    name = _top_parser().parse_args(argv[:1]).command
+    try:
+        if COMMANDS[name][2]:
+            require_backend_packages()
+        command = load_command(name)
+    except JobError as exc:
+        emit.error(exc.code, exc.message, exc.hint)
+        return protocol.EXIT_ERROR
+    except ImportError as exc:
+        emit.error(
+            protocol.E_MISSING_DEPENDENCY,
+            f"This Python ({sys.executable}) cannot run {name}: {exc}",
+            "Press Set Up Backend in Preferences > Add-ons > PS4PRO, or point Backend Python at "
+            "the environment that scripts/setup.sh made (.venv/backend/bin/python)",
+        )
+        return protocol.EXIT_ERROR
+    args = command_parser(command).parse_args(argv[1:])
+    ctx = Context(emit, os.path.abspath(args.job) if args.job else None, args.device)
+
+    def on_sigterm(signum, frame):
+        ctx.cancel_requested = True
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    started = time.monotonic()
+    try:
+        result = command.run(ctx, args)
+        result.setdefault("command", command.name)
+        result.setdefault("seconds", round(time.monotonic() - started, 3))
+        if ctx.job_dir:
+            protocol.write_json_atomic(os.path.join(ctx.job_dir, protocol.RESULT_FILE), result)
+        emit.result(result)
+        emit.done()
+        return protocol.EXIT_OK
+    except (Cancelled, KeyboardInterrupt):
+        print("[ps4pro] cancelled", file=sys.stderr)
+        emit.error(protocol.E_CANCELLED, "Cancelled", "")
+        return protocol.EXIT_CANCELLED
+    except JobError as exc:
+        print(f"[ps4pro] error: {exc.message} ({exc.hint})", file=sys.stderr)
+        emit.error(exc.code, exc.message, exc.hint)
+        return protocol.EXIT_ERROR
+    except Exception as exc:  # a bug: full traceback to the log, a short message to the user
+        traceback.print_exc()
+        emit.error(
+            protocol.E_INTERNAL,
+            f"Backend error in {command.name}: {type(exc).__name__}: {exc}",
+            "The full traceback is in the job's backend.log",
+        )
+        return protocol.EXIT_ERROR
