@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--open", metavar="FILE.blend", help="open this .blend first")
         p.add_argument("--save", metavar="FILE.blend", help="save the .blend when done")
         for prop in rna.properties:
-            if prop.identifier != "rna_type":
+            if prop.identifier != "rna_type" and not prop.is_hidden:
                 _add_option(p, prop)
     return parser
 

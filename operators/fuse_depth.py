@@ -38,8 +38,8 @@ class PS4PRO_OT_fuse_depth(BackendJobOperator, bpy.types.Operator):
         from .import_result import import_path
 
         result_file = os.path.join(self.job.job_dir, "result.json")
+        self.objects = import_path(context, result_file) if self.import_result else []
         context.scene.ps4pro.last_result = result_file
-        self.objects = import_path(context, result["points"]) if self.import_result else []
         self._text = f"Fused {result['num_points']:,} points from {result['num_views']} views"
 
     def finished_report(self):

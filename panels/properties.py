@@ -8,6 +8,13 @@ an argument a script leaves unset is taken from the scene settings, i.e. from th
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
+# Paths may be blend-relative ("//..."); Blender 4.2 lacks this option and treats them the same.
+_RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
+
+
+def _path(**kw):
+    return StringProperty(options=_RELATIVE, **kw)
+
 CAPTURE_OPTIONS = {
     "source": EnumProperty(
         name="Cameras",
@@ -38,7 +45,7 @@ CAPTURE_OPTIONS = {
         name="Elevation", default=0.4363, subtype="ANGLE", description="Elevation of a ring orbit"
     ),
     "orbit_distance": FloatProperty(
-        name="Distance", default=2.5, min=0.1, description="Camera distance in units of the selection's bounding radius"
+        name="Distance", default=3.5, min=0.1, description="Camera distance in units of the selection's bounding radius"
     ),
     "camera_collection": StringProperty(name="Collection", default="", description="Collection whose cameras are captured"),
     "resolution_x": IntProperty(name="Width", default=0, min=0, description="Render width in pixels (0: the scene's)"),
@@ -59,13 +66,13 @@ CAPTURE_OPTIONS = {
     "test_every": IntProperty(
         name="Hold Out Every", default=8, min=0, description="Every n-th view goes to the test split (0: none)"
     ),
-    "output_dir": StringProperty(
+    "output_dir": _path(
         name="Output", default="//ps4pro/capture", subtype="DIR_PATH", description="Folder for the dataset"
     ),
 }
 
 FUSE_OPTIONS = {
-    "dataset": StringProperty(name="Dataset", default="", subtype="DIR_PATH", description="Captured dataset folder"),
+    "dataset": _path(name="Dataset", default="", subtype="DIR_PATH", description="Captured dataset folder"),
     "voxel_size": FloatProperty(
         name="Voxel Size", default=0.0, min=0.0, precision=4, description="Point spacing (0: 1/256 of the scene diagonal)"
     ),
@@ -73,7 +80,15 @@ FUSE_OPTIONS = {
 }
 
 IMPORT_OPTIONS = {
-    "filepath": StringProperty(name="File", default="", subtype="FILE_PATH", description="PLY file, result.json or dataset"),
+    "filepath": _path(name="File", default="", subtype="FILE_PATH", description="PLY file, result.json or dataset"),
+    "point_radius": FloatProperty(
+        name="Point Radius",
+        default=0.0,
+        min=0.0,
+        precision=4,
+        subtype="DISTANCE",
+        description="Radius of imported points (0: half the typical point spacing)",
+    ),
 }
 
 

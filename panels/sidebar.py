@@ -106,6 +106,7 @@ class VIEW3D_PT_ps4pro_result(PS4PROPanel, bpy.types.Panel):
         layout.operator("ps4pro.fuse_depth", icon="POINTCLOUD_DATA")
         layout.separator()
         layout.prop(s, "filepath")
+        layout.prop(s, "point_radius")
         layout.operator("ps4pro.import_result", icon="IMPORT")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import signal
 import sys
@@ -109,12 +110,13 @@ def load_command(name: str) -> Command:
 
 
 def require_backend_packages() -> None:
-    missing = []
-    for name in ("torch", "numpy", "PIL", "OpenEXR"):
-        try:
-            __import__(name)
-        except ImportError:
-            missing.append("Pillow" if name == "PIL" else name)
+    """Fail early and clearly in a Python that is not a backend environment. Looks the packages
+    up without importing them (importing torch takes seconds); `check` imports them for real."""
+    missing = [
+        "Pillow" if name == "PIL" else name
+        for name in ("torch", "numpy", "PIL", "OpenEXR")
+        if importlib.util.find_spec(name) is None
+    ]
     if missing:
         raise JobError(
             f"This Python ({sys.executable}) lacks {', '.join(missing)}, which the PS4PRO backend needs",
@@ -128,6 +130,15 @@ def main(argv: list[str] | None = None) -> int:
     # Only protocol messages may reach the real stdout; everything else goes to stderr (the log).
     emit = protocol.Emitter(sys.stdout)
     sys.stdout = sys.stderr
+    cancel = {"requested": False}
+
+    def on_sigterm(signum, frame):  # set first, so a cancel during start-up is clean too
+        cancel["requested"] = True
+        if ctx is not None:
+            ctx.cancel_requested = True
+
+    ctx = None
+    signal.signal(signal.SIGTERM, on_sigterm)
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -151,11 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return protocol.EXIT_ERROR
     args = command_parser(command).parse_args(argv[1:])
     ctx = Context(emit, os.path.abspath(args.job) if args.job else None, args.device)
-
-    def on_sigterm(signum, frame):
-        ctx.cancel_requested = True
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    ctx.cancel_requested = cancel["requested"]
     started = time.monotonic()
     try:
         result = command.run(ctx, args)

@@ -2,7 +2,6 @@
 builder and installed from its zip, as a user would, into a throwaway user folder."""
 
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,23 +18,19 @@ if "PS4PRO_PYTHON" not in os.environ and BACKEND_PYTHON.exists():
 
 import bpy  # noqa: E402
 
+sys.path.insert(0, str(REPO / "scripts"))
+import extension_build  # noqa: E402  (scripts/extension_build.py: Blender's builder, validator, installer)
+
 ADDON = "bl_ext.user_default.ps4pro"
 
 
 def blender_ext_script() -> Path:
-    return Path(bpy.utils.system_resource("SCRIPTS")) / "addons_core" / "bl_pkg" / "cli" / "blender_ext.py"
+    return extension_build.blender_ext_script()
 
 
 def build_extension_zip(out_dir) -> Path:
     """Build the extension zip with Blender's own builder (the manifest's exclude rules apply)."""
-    out = Path(out_dir) / "ps4pro.zip"
-    subprocess.run(
-        [sys.executable, str(blender_ext_script()), "build", "--source-dir", str(REPO), "--output-filepath", str(out)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out
+    return extension_build.build(REPO, Path(out_dir) / "ps4pro.zip")
 
 
 @pytest.fixture(scope="session")
@@ -47,10 +42,7 @@ def extension_zip(tmp_path_factory):
 def addon(extension_zip):
     """The installed and enabled extension; yields its module name."""
     if ADDON not in bpy.context.preferences.addons:
-        result = bpy.ops.extensions.package_install_files(
-            filepath=str(extension_zip), repo="user_default", enable_on_install=True
-        )
-        assert result == {"FINISHED"}
+        assert extension_build.install(extension_zip) == ADDON
     assert ADDON in bpy.context.preferences.addons
     yield ADDON
 

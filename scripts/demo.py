@@ -1,0 +1,270 @@
+"""The headless demo, end to end: build a scene, capture it, fuse its depth in the backend,
+import the point cloud, save a .blend and write an HTML report with pictures and numbers.
+
+    .venv/blender/bin/python scripts/demo.py [--out demo_out] [--views 24] [--size 200]
+
+It installs the extension from a zip built by Blender's own builder into a user folder under
+OUT, exactly as a user would, and drives it only through its public operators.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=str(REPO / "demo_out"), help="output folder (default: demo_out/)")
+    p.add_argument("--views", type=int, default=24, help="camera path frames to capture")
+    p.add_argument("--size", type=int, default=200, help="render width in pixels (height is 3/4 of it)")
+    p.add_argument("--samples", type=int, default=16, help="Cycles samples per view")
+    return p.parse_args()
+
+
+ARGS = parse_args()
+OUT = Path(ARGS.out).resolve()
+OUT.mkdir(parents=True, exist_ok=True)
+# Blender reads this at import: the demo's extension install stays inside OUT.
+os.environ["BLENDER_USER_RESOURCES"] = str(OUT / "blender_user")
+os.environ.setdefault("PS4PRO_PYTHON", str(REPO / ".venv" / "backend" / "bin" / "python"))
+
+import bpy  # noqa: E402
+
+sys.path.insert(0, str(REPO / "scripts"))
+import extension_build  # noqa: E402
+
+
+# -- the scene -------------------------------------------------------------------------------
+
+
+def material(name, build):
+    mat = bpy.data.materials.new(name)
+    mat.use_nodes = True
+    nodes, links = mat.node_tree.nodes, mat.node_tree.links
+    bsdf = nodes.get("Principled BSDF")
+    build(nodes, links, bsdf)
+    return mat
+
+
+def checker(nodes, links, bsdf):
+    tex = nodes.new("ShaderNodeTexChecker")
+    tex.inputs["Scale"].default_value = 8.0
+    tex.inputs["Color1"].default_value = (0.8, 0.75, 0.6, 1)
+    tex.inputs["Color2"].default_value = (0.2, 0.25, 0.3, 1)
+    links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+
+
+def bricks(nodes, links, bsdf):
+    tex = nodes.new("ShaderNodeTexBrick")
+    tex.inputs["Color1"].default_value = (0.7, 0.15, 0.1, 1)
+    tex.inputs["Color2"].default_value = (0.5, 0.1, 0.05, 1)
+    tex.inputs["Scale"].default_value = 3.0
+    links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+
+
+def waves(nodes, links, bsdf):
+    tex = nodes.new("ShaderNodeTexWave")
+    tex.inputs["Scale"].default_value = 3.0
+    ramp = nodes.new("ShaderNodeValToRGB")
+    ramp.color_ramp.elements[0].color = (0.05, 0.2, 0.6, 1)
+    ramp.color_ramp.elements[1].color = (0.9, 0.9, 0.2, 1)
+    links.new(tex.outputs["Fac"], ramp.inputs["Fac"])
+    links.new(ramp.outputs["Color"], bsdf.inputs["Base Color"])
+
+
+def noise(nodes, links, bsdf):
+    tex = nodes.new("ShaderNodeTexNoise")
+    tex.inputs["Scale"].default_value = 6.0
+    links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+
+
+def build_scene():
+    bpy.ops.wm.read_homefile(use_empty=True)
+    scene = bpy.context.scene
+    scene.name = "PS4PRO Demo"
+
+    def add(op, name, mat, **kw):
+        op(**kw)
+        obj = bpy.context.active_object
+        obj.name = name
+        obj.data.materials.append(mat)
+        return obj
+
+    add(bpy.ops.mesh.primitive_plane_add, "Table", material("Checker", checker), size=4.0)
+    add(bpy.ops.mesh.primitive_cube_add, "Brick Cube", material("Bricks", bricks), size=0.8, location=(-0.7, 0.3, 0.4))
+    sphere = add(bpy.ops.mesh.primitive_uv_sphere_add, "Wave Sphere", material("Waves", waves), radius=0.45,
+                 location=(0.6, -0.4, 0.45), segments=48, ring_count=24)
+    bpy.ops.object.shade_smooth()
+    monkey = add(bpy.ops.mesh.primitive_monkey_add, "Suzanne", material("Noise", noise), size=0.7,
+                 location=(0.5, 0.8, 0.45))
+    monkey.rotation_euler = (0.0, 0.0, math.radians(200))
+    sphere.select_set(False)
+
+    # The bundled HDRI lights the scene and is the visible background.
+    world = bpy.data.worlds.new("Forest")
+    world.use_nodes = True
+    env = world.node_tree.nodes.new("ShaderNodeTexEnvironment")
+    hdri = os.path.join(bpy.utils.system_resource("DATAFILES"), "studiolights", "world", "forest.exr")
+    env.image = bpy.data.images.load(hdri, check_existing=True)
+    world.node_tree.links.new(env.outputs["Color"], world.node_tree.nodes["Background"].inputs["Color"])
+    scene.world = world
+
+    # An animated camera: a rig that turns once around the table.
+    rig = bpy.data.objects.new("Camera Rig", None)
+    scene.collection.objects.link(rig)
+    cam = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    cam.data.lens = 35.0
+    scene.collection.objects.link(cam)
+    cam.parent = rig
+    cam.location = (0.0, -4.2, 2.4)
+    cam.rotation_euler = (math.radians(62), 0.0, 0.0)
+    scene.camera = cam
+    scene.frame_start, scene.frame_end = 1, ARGS.views
+    rig.rotation_euler = (0, 0, 0)
+    rig.keyframe_insert("rotation_euler", index=2, frame=1)
+    rig.rotation_euler = (0, 0, 2 * math.pi * (ARGS.views) / (ARGS.views + 1))
+    rig.keyframe_insert("rotation_euler", index=2, frame=ARGS.views)
+    for fcurve in _fcurves(rig):
+        for key in fcurve.keyframe_points:
+            key.interpolation = "LINEAR"
+
+    scene.render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    scene.cycles.samples = ARGS.samples
+    scene.render.resolution_x = ARGS.size
+    scene.render.resolution_y = ARGS.size * 3 // 4
+    scene.render.resolution_percentage = 100
+    return scene
+
+
+def _fcurves(obj):
+    action = obj.animation_data.action
+    if hasattr(action, "fcurves"):
+        return action.fcurves
+    # Blender 5.x: layered actions keep their curves in channel bags.
+    return [fc for layer in action.layers for strip in layer.strips for bag in strip.channelbags for fc in bag.fcurves]
+
+
+# -- pictures ----------------------------------------------------------------------------------
+
+
+def render_still(scene, path, hide=(), show_only=None):
+    """Render the scene camera's view at frame 1 to ``path`` with some objects hidden; restores them."""
+    hidden = []
+    for obj in scene.objects:
+        should_hide = obj.name in hide or (show_only is not None and obj.type in {"MESH", "POINTCLOUD"} and obj not in show_only)
+        if should_hide and not obj.hide_render:
+            obj.hide_render = True
+            hidden.append(obj)
+    scene.frame_set(1)
+    scene.render.filepath = str(path)
+    scene.render.image_settings.file_format = "PNG"
+    try:
+        bpy.ops.render.render(write_still=True)
+    finally:
+        for obj in hidden:
+            obj.hide_render = False
+
+
+# -- report --------------------------------------------------------------------------------------
+
+
+def write_report(path, numbers, captured, pictures):
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in numbers.items())
+    thumbs = "".join(
+        f'<figure><img src="{html.escape(os.path.relpath(p, path.parent))}"><figcaption>{html.escape(c)}</figcaption></figure>'
+        for p, c in captured
+    )
+    figures = "".join(
+        f'<figure class="big"><img src="{html.escape(os.path.relpath(p, path.parent))}"><figcaption>{html.escape(c)}</figcaption></figure>'
+        for p, c in pictures
+    )
+    path.write_text(
+        f"""<!doctype html><html><head><meta charset="utf-8"><title>PS4PRO demo report</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} figure{{display:inline-block;margin:4px}}
+figure img{{width:160px}} figure.big img{{width:420px}} figcaption{{font-size:12px;color:#555}}
+table{{border-collapse:collapse}} th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
+<body><h1>PS4PRO demo</h1>
+<p>A scene built by <code>scripts/demo.py</code>, captured along its animated camera path with Cycles, its depth
+fused into one coloured point cloud by the backend process, and the point cloud imported back into Blender.</p>
+<h2>Numbers</h2><table>{rows}</table>
+<h2>Scene and imported result</h2>{figures}
+<h2>Captured views (RGB)</h2>{thumbs}
+</body></html>""",
+        encoding="utf-8",
+    )
+
+
+def main():
+    t0 = time.monotonic()
+    timings = {}
+    zip_path = extension_build.build(REPO, OUT / "build" / "ps4pro.zip")
+    extension_build.install(zip_path)
+    scene = build_scene()
+    originals = [o.name for o in scene.objects if o.type == "MESH"]
+
+    dataset = OUT / "capture"
+    shutil.rmtree(dataset, ignore_errors=True)
+    t = time.monotonic()
+    assert bpy.ops.ps4pro.capture(source="PATH", output_dir=str(dataset), depth_format="EXR") == {"FINISHED"}
+    timings["capture"] = time.monotonic() - t
+    meta = json.loads((dataset / "transforms.json").read_text())
+
+    t = time.monotonic()
+    assert bpy.ops.ps4pro.fuse_depth(dataset=str(dataset), import_result=True) == {"FINISHED"}
+    timings["fuse + import"] = time.monotonic() - t
+    result_file = scene.ps4pro.last_result
+    result = json.loads(Path(result_file).read_text())
+    cloud = bpy.context.active_object
+    points_ply = OUT / "points.ply"
+    shutil.copyfile(result["points"], points_ply)
+
+    pictures_dir = OUT / "pictures"
+    pictures_dir.mkdir(exist_ok=True)
+    t = time.monotonic()
+    render_still(scene, pictures_dir / "scene.png", hide={cloud.name})
+    render_still(scene, pictures_dir / "point_cloud.png", show_only=[cloud])
+    timings["report renders"] = time.monotonic() - t
+
+    blend = OUT / "demo.blend"
+    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
+
+    numbers = {
+        "Blender": bpy.app.version_string,
+        "views captured": len(meta["frames"]),
+        "splits (train/val/test)": "/".join(
+            str(sum(f["split"] == s for f in meta["frames"])) for s in ("train", "val", "test")
+        ),
+        "render size": f"{meta['frames'][0]['w']}x{meta['frames'][0]['h']}",
+        "fused points": f"{result['num_points']:,}",
+        "voxel size": f"{result['voxel_size']:.4f}",
+        "imported object": f"{cloud.name} ({cloud.type})",
+        "original meshes": ", ".join(originals),
+        **{f"time: {k}": f"{v:.1f} s" for k, v in timings.items()},
+        "time: total": f"{time.monotonic() - t0:.1f} s",
+        "outputs": f"{blend.name}, {points_ply.name}, capture/",
+    }
+    captured = [(dataset / f["file_path"], f"frame {f['frame']} ({f['split']})") for f in meta["frames"]]
+    pictures = [
+        (pictures_dir / "scene.png", "The demo scene (Cycles, frame 1)"),
+        (pictures_dir / "point_cloud.png", "The imported point cloud alone, same camera"),
+    ]
+    report = OUT / "report.html"
+    write_report(report, numbers, captured, pictures)
+    for k, v in numbers.items():
+        print(f"  {k}: {v}")
+    print(f"Report: {report}")
+
+
+if __name__ == "__main__":
+    main()
