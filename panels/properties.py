@@ -87,7 +87,7 @@ IMPORT_OPTIONS = {
         min=0.0,
         precision=4,
         subtype="DISTANCE",
-        description="Radius of imported points (0: half the typical point spacing)",
+        description="Radius of imported points (0: from the typical point spacing)",
     ),
 }
 

@@ -158,9 +158,16 @@ def _fcurves(obj):
 # -- pictures ----------------------------------------------------------------------------------
 
 
-def render_still(scene, path, hide=(), show_only=None):
-    """Render the scene camera's view at frame 1 to ``path`` with some objects hidden; restores them."""
+def render_still(scene, path, hide=(), show_only=None, view_transform=None, transparent=False):
+    """Render the scene camera's view at frame 1 to ``path`` with some objects hidden; restores them.
+
+    The point cloud's colours come from renders that already went through the view transform,
+    so it is shown with "Standard" to look as captured rather than tone-mapped twice."""
     hidden = []
+    saved_view, saved_film = scene.view_settings.view_transform, scene.render.film_transparent
+    if view_transform:
+        scene.view_settings.view_transform = view_transform
+    scene.render.film_transparent = transparent
     for obj in scene.objects:
         should_hide = obj.name in hide or (show_only is not None and obj.type in {"MESH", "POINTCLOUD"} and obj not in show_only)
         if should_hide and not obj.hide_render:
@@ -172,6 +179,8 @@ def render_still(scene, path, hide=(), show_only=None):
     try:
         bpy.ops.render.render(write_still=True)
     finally:
+        scene.view_settings.view_transform = saved_view
+        scene.render.film_transparent = saved_film
         for obj in hidden:
             obj.hide_render = False
 
@@ -192,7 +201,7 @@ def write_report(path, numbers, captured, pictures):
     path.write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>PS4PRO demo report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} figure{{display:inline-block;margin:4px}}
-figure img{{width:160px}} figure.big img{{width:420px}} figcaption{{font-size:12px;color:#555}}
+figure img{{width:160px;background:#333}} figure.big img{{width:420px}} figcaption{{font-size:12px;color:#555}}
 table{{border-collapse:collapse}} th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
 <body><h1>PS4PRO demo</h1>
 <p>A scene built by <code>scripts/demo.py</code>, captured along its animated camera path with Cycles, its depth
@@ -233,7 +242,7 @@ def main():
     pictures_dir.mkdir(exist_ok=True)
     t = time.monotonic()
     render_still(scene, pictures_dir / "scene.png", hide={cloud.name})
-    render_still(scene, pictures_dir / "point_cloud.png", show_only=[cloud])
+    render_still(scene, pictures_dir / "point_cloud.png", show_only=[cloud], view_transform="Standard", transparent=True)
     timings["report renders"] = time.monotonic() - t
 
     blend = OUT / "demo.blend"
@@ -257,7 +266,7 @@ def main():
     captured = [(dataset / f["file_path"], f"frame {f['frame']} ({f['split']})") for f in meta["frames"]]
     pictures = [
         (pictures_dir / "scene.png", "The demo scene (Cycles, frame 1)"),
-        (pictures_dir / "point_cloud.png", "The imported point cloud alone, same camera"),
+        (pictures_dir / "point_cloud.png", "The imported point cloud alone, same camera (background left out)"),
     ]
     report = OUT / "report.html"
     write_report(report, numbers, captured, pictures)
