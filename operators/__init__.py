@@ -10,6 +10,7 @@ _MODULES = (
     "check_backend",
     "setup_backend",
     "capture",
+    "augment",
     "fuse_depth",
     "import_result",
     "cli",

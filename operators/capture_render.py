@@ -21,6 +21,7 @@ import zlib
 import bpy
 import numpy as np
 
+from . import compat
 from .driver import OperatorError
 
 # Passes each built-in engine renders (third-party engines are checked after rendering).
@@ -170,7 +171,7 @@ def _render_result():
 
 
 def _set_format(settings, media_type: str, file_format: str, **values) -> None:
-    if hasattr(settings, "media_type"):  # Blender 5.0+
+    if compat.HAS_MEDIA_TYPE:
         settings.media_type = media_type
     settings.file_format = file_format
     for key, value in values.items():
@@ -227,7 +228,7 @@ def extract_passes(channels: dict, passes: set, layer: str, engine: str) -> dict
         parts = [_find(channels, layer, "Normal", c) for c in "XYZ"]
         out["normals"] = None if any(p is None for p in parts) else np.stack(parts, axis=-1)
     if "masks" in passes:
-        out["masks"] = _find(channels, layer, "Object Index", "X")
+        out["masks"] = _find(channels, layer, compat.OBJECT_INDEX_PASS, "X")
     missing = [PASS_LABELS[k] for k, v in out.items() if v is None]
     if missing:
         raise OperatorError(

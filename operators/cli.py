@@ -17,6 +17,7 @@ import bpy
 # command -> operator id (bpy.ops.ps4pro.<id>)
 COMMANDS = {
     "capture": "capture",
+    "augment": "augment",
     "fuse-depth": "fuse_depth",
     "import": "import_result",
     "check": "check_backend",

@@ -15,7 +15,6 @@ Files per view ``i`` (four digits, zero-padded):
   than 255 objects are indexed; the header maps index to object name.
 """
 
-import json
 import os
 import re
 import struct
@@ -23,6 +22,7 @@ import zlib
 
 import numpy as np
 
+from ..ps4pro_blender import transforms_io
 from .driver import OperatorError
 
 SUBDIRS = ("images", "depth", "normals", "masks")
@@ -60,13 +60,7 @@ def split_of(index: int, test_every: int) -> str:
     return "test" if index % test_every == test_every // 2 else "train"
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+_write_atomic = transforms_io.write_atomic
 
 
 # --- OpenEXR (scanline, single part), enough for float channels ------------------------
@@ -198,42 +192,4 @@ class DatasetWriter:
 
     def finish(self, header: dict) -> str:
         """Write the split files, then ``transforms.json`` (the finished marker)."""
-        names = {s: [f["file_path"] for f in self.frames if f["split"] == s] for s in ("train", "test")}
-        names["val"] = names["test"]
-        top = _shared_intrinsics(self.frames)
-        top.update(header)
-        top["train_filenames"], top["val_filenames"], top["test_filenames"] = names["train"], names["val"], names["test"]
-        for split in ("train", "val", "test"):
-            wanted = "test" if split == "val" else split
-            # NeRF "blender" loaders append ".png" to file_path themselves.
-            frames = [
-                {**f, "file_path": "./" + f["file_path"][: -len(".png")]} for f in self.frames if f["split"] == wanted
-            ]
-            self._write_json(f"transforms_{split}.json", {**top, "frames": frames})
-        self._write_json("transforms.json", {**top, "frames": self.frames})
-        return os.path.join(self.folder, "transforms.json")
-
-    def _write_json(self, name: str, content: dict) -> None:
-        _write_atomic(os.path.join(self.folder, name), dumps(content).encode())
-
-
-_NUMBER_LIST = re.compile(r"\[\s+([-+0-9.eE,\s]+?)\s+\]")
-
-
-def dumps(content: dict) -> str:
-    """Indented JSON with each list of plain numbers (a matrix row, a bound) on one line."""
-    text = json.dumps(content, indent=2)
-    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
-
-
-_INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
-
-
-def _shared_intrinsics(frames: list[dict]) -> dict:
-    """Global intrinsics when every view shares them; the angles always (first view's)."""
-    first = frames[0]
-    out = {"camera_angle_x": first["camera_angle_x"], "camera_angle_y": first["camera_angle_y"]}
-    if all(all(abs(f[k] - first[k]) <= 1e-9 * max(1.0, abs(first[k])) for k in _INTRINSIC_KEYS) for f in frames):
-        out.update({k: first[k] for k in _INTRINSIC_KEYS})
-    out.update({"k1": 0.0, "k2": 0.0, "p1": 0.0, "p2": 0.0, "camera_model": "OPENCV"})
-    return out
+        return transforms_io.write_transforms(self.folder, self.frames, header, val_is_test=True)

@@ -79,6 +79,34 @@ FUSE_OPTIONS = {
     "import_result": BoolProperty(name="Import Result", default=True, description="Import the point cloud when done"),
 }
 
+AUGMENT_OPTIONS = {
+    "in_between": IntProperty(
+        name="In-Between Views", default=0, min=0, max=64,
+        description="Synthetic views per pair of neighbouring views (0: from the angular gap)",
+    ),
+    "max_gap_deg": FloatProperty(
+        name="Max Gap (°)", default=6.0, min=0.5, max=90.0,
+        description="With automatic in-between views: the largest angle left between neighbouring views",
+    ),
+    "interp_mode": EnumProperty(
+        name="Mode",
+        items=(
+            ("AUTO", "Auto", "Geometry-aware where the capture has depth, footage mode elsewhere"),
+            ("GEOMETRY", "Geometry-Aware", "Warp both neighbours with depth and poses, then fuse"),
+            ("FOOTAGE", "Footage", "2-D flow between the images only"),
+        ),
+        default="AUTO",
+    ),
+    "synthetic_weight": FloatProperty(
+        name="Synthetic Weight", default=0.5, min=0.0, max=1.0,
+        description="Loss weight of synthetic views in reconstruction (real views weigh 1)",
+    ),
+    "augment_dir": _path(
+        name="Augmented Output", default="", subtype="DIR_PATH",
+        description="Folder for the augmented dataset (empty: beside the capture, with _augmented)",
+    ),
+}
+
 IMPORT_OPTIONS = {
     "filepath": _path(name="File", default="", subtype="FILE_PATH", description="PLY file, result.json or dataset"),
     "point_radius": FloatProperty(
@@ -104,8 +132,11 @@ PS4PROSceneSettings = _group(
     "PS4PROSceneSettings",
     CAPTURE_OPTIONS,
     FUSE_OPTIONS,
+    AUGMENT_OPTIONS,
     IMPORT_OPTIONS,
     extra={
+        "last_augmented": StringProperty(name="Last Augmented Dataset", default="", subtype="DIR_PATH"),
+        "preview_synthetic": StringProperty(name="Preview", default="", subtype="FILE_PATH"),
         "show_advanced": BoolProperty(name="Advanced", default=False),
         "last_dataset": StringProperty(name="Last Dataset", default="", subtype="DIR_PATH"),
         "last_result": StringProperty(name="Last Result", default="", subtype="FILE_PATH"),

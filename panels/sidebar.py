@@ -90,6 +90,37 @@ class VIEW3D_PT_ps4pro_capture(PS4PROPanel, bpy.types.Panel):
         layout.operator("ps4pro.capture", icon="RENDER_ANIMATION")
 
 
+class VIEW3D_PT_ps4pro_augment(PS4PROPanel, bpy.types.Panel):
+    bl_label = "Augment"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        s = context.scene.ps4pro
+        layout.prop(s, "dataset", text="Dataset")
+        layout.prop(s, "interp_mode")
+        layout.prop(s, "in_between")
+        if s.in_between == 0:
+            layout.prop(s, "max_gap_deg")
+        layout.prop(s, "synthetic_weight")
+        layout.prop(s, "augment_dir")
+        layout.operator("ps4pro.augment", icon="IMAGE_REFERENCE")
+        draw_preview(layout, s)
+
+
+def draw_preview(layout, settings):
+    """The last synthetic view between its two neighbours."""
+    images = [bpy.data.images.get(n) for n in ("PS4PRO Source A", "PS4PRO Synthetic", "PS4PRO Source B")]
+    if not all(images):
+        return
+    row = layout.row(align=True)
+    for image, label in zip(images, ("Before", "Synthetic", "After")):
+        col = row.column(align=True)
+        col.template_icon(icon_value=image.preview_ensure().icon_id, scale=4.0)
+        col.label(text=label)
+
+
 class VIEW3D_PT_ps4pro_result(PS4PROPanel, bpy.types.Panel):
     bl_label = "Result"
 
@@ -115,7 +146,7 @@ def _status_bar(self, context):
         draw_progress(self.layout.row(), context)
 
 
-CLASSES = [VIEW3D_PT_ps4pro_backend, VIEW3D_PT_ps4pro_capture, VIEW3D_PT_ps4pro_result]
+CLASSES = [VIEW3D_PT_ps4pro_backend, VIEW3D_PT_ps4pro_capture, VIEW3D_PT_ps4pro_augment, VIEW3D_PT_ps4pro_result]
 
 
 def register():

@@ -82,6 +82,8 @@ class Command:
 COMMANDS = {
     "check": ("envcheck", "report this backend's Python, torch and CUDA device", False),
     "fuse-depth": ("fusion", "back-project the depth of every view into one coloured point cloud (PLY)", True),
+    "interpolate": ("augment", "augment a dataset with synthetic in-between views (PS4PRO)", True),
+    "train-interp": ("interp.train", "train the interpolation network on captured clips (reproducible from --seed)", True),
 }
 
 

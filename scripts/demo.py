@@ -39,6 +39,7 @@ os.environ["BLENDER_USER_RESOURCES"] = str(OUT / "blender_user")
 os.environ.setdefault("PS4PRO_PYTHON", str(REPO / ".venv" / "backend" / "bin" / "python"))
 
 import bpy  # noqa: E402
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(REPO / "scripts"))
 import extension_build  # noqa: E402
@@ -188,7 +189,7 @@ def render_still(scene, path, hide=(), show_only=None, view_transform=None, tran
 # -- report --------------------------------------------------------------------------------------
 
 
-def write_report(path, numbers, captured, pictures):
+def write_report(path, numbers, captured, pictures, held_out):
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in numbers.items())
     thumbs = "".join(
         f'<figure><img src="{html.escape(os.path.relpath(p, path.parent))}"><figcaption>{html.escape(c)}</figcaption></figure>'
@@ -198,6 +199,21 @@ def write_report(path, numbers, captured, pictures):
         f'<figure class="big"><img src="{html.escape(os.path.relpath(p, path.parent))}"><figcaption>{html.escape(c)}</figcaption></figure>'
         for p, c in pictures
     )
+    def img(p, caption):
+        src = html.escape(os.path.relpath(p, path.parent))
+        return f'<figure><img src="{src}"><figcaption>{html.escape(caption)}</figcaption></figure>'
+
+    augment = "".join(
+        "<div>"
+        + img(c["before"], "before (train)")
+        + img(c["synthetic"], f"synthetic, t=0.5: {c['psnr']:.1f} dB")
+        + img(c["real"], "real render (held out)")
+        + img(c["after"], "after (train)")
+        + "</div>"
+        for c in held_out
+    )
+    bench = REPO / "bench" / "results" / "interp.md"
+    bench_text = html.escape(bench.read_text()) if bench.exists() else "not run yet: bench/interp.py"
     path.write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>PS4PRO demo report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} figure{{display:inline-block;margin:4px}}
@@ -208,10 +224,50 @@ table{{border-collapse:collapse}} th,td{{border:1px solid #ccc;padding:4px 8px;t
 fused into one coloured point cloud by the backend process, and the point cloud imported back into Blender.</p>
 <h2>Numbers</h2><table>{rows}</table>
 <h2>Scene and imported result</h2>{figures}
+<h2>Augmentation (PS4PRO)</h2>
+<p>Each held-out test view next to the view PS4PRO synthesised at its pose from its two training neighbours
+(which never see it). PSNR against the real render.</p>{augment}
+<h3>Interpolation benchmark (bench/results/interp.md)</h3><pre>{bench_text}</pre>
 <h2>Captured views (RGB)</h2>{thumbs}
 </body></html>""",
         encoding="utf-8",
     )
+
+
+def image_rgb(path):
+    """(H, W, 3) float32 pixels of a PNG, row 0 at the top (Blender stores rows bottom-up)."""
+    image = bpy.data.images.load(str(path), check_existing=False)
+    try:
+        w, h = image.size
+        px = np.empty(w * h * 4, np.float32)
+        image.pixels.foreach_get(px)
+        return px.reshape(h, w, 4)[::-1, :, :3]
+    finally:
+        bpy.data.images.remove(image)
+
+
+def held_out_comparisons(dataset, augmented):
+    """For each test view: the synthetic view made at its pose from its two neighbours."""
+    meta = json.loads((dataset / "transforms.json").read_text())
+    aug = json.loads((augmented / "transforms.json").read_text())
+    frames = meta["frames"]
+    out = []
+    for i, f in enumerate(frames):
+        if f["split"] != "test" or i == 0 or i + 1 >= len(frames):
+            continue
+        before, after = frames[i - 1], frames[i + 1]
+        wanted = [os.path.normpath(str(dataset / before["file_path"])), os.path.normpath(str(dataset / after["file_path"]))]
+        for s in aug["frames"]:
+            sources = [os.path.normpath(str(augmented / p)) for p in s.get("source", [])]
+            if s.get("synthetic") and sources == wanted and abs(s["t"] - 0.5) < 1e-6:
+                real, synth = image_rgb(dataset / f["file_path"]), image_rgb(augmented / s["file_path"])
+                mse = float(np.mean((real - synth) ** 2))
+                out.append({
+                    "before": dataset / before["file_path"], "after": dataset / after["file_path"],
+                    "real": dataset / f["file_path"], "synthetic": augmented / s["file_path"],
+                    "psnr": 10 * math.log10(1.0 / max(mse, 1e-12)),
+                })
+    return out
 
 
 def main():
@@ -230,6 +286,12 @@ def main():
     meta = json.loads((dataset / "transforms.json").read_text())
 
     t = time.monotonic()
+    augmented = OUT / "augmented"
+    assert bpy.ops.ps4pro.augment(dataset=str(dataset), in_between=1, augment_dir=str(augmented)) == {"FINISHED"}
+    timings["augment"] = time.monotonic() - t
+    held_out = held_out_comparisons(dataset, augmented)
+
+    t = time.monotonic()
     assert bpy.ops.ps4pro.fuse_depth(dataset=str(dataset), import_result=True) == {"FINISHED"}
     timings["fuse + import"] = time.monotonic() - t
     result_file = scene.ps4pro.last_result
@@ -245,6 +307,7 @@ def main():
     render_still(scene, pictures_dir / "point_cloud.png", show_only=[cloud], view_transform="Standard", transparent=True)
     timings["report renders"] = time.monotonic() - t
 
+    aug_meta = json.loads((augmented / "transforms.json").read_text())
     blend = OUT / "demo.blend"
     bpy.ops.wm.save_as_mainfile(filepath=str(blend))
 
@@ -255,6 +318,11 @@ def main():
             str(sum(f["split"] == s for f in meta["frames"])) for s in ("train", "val", "test")
         ),
         "render size": f"{meta['frames'][0]['w']}x{meta['frames'][0]['h']}",
+        "synthetic views (PS4PRO)": sum(1 for f in aug_meta["frames"] if f.get("synthetic")),
+        "interpolation": "; ".join(aug_meta["ps4pro"]["augment"]["notes"]) or "trained network",
+        "held-out views vs synthesised from their neighbours (PSNR)": ", ".join(
+            f"{c['psnr']:.1f} dB" for c in held_out
+        ) or "none",
         "fused points": f"{result['num_points']:,}",
         "voxel size": f"{result['voxel_size']:.4f}",
         "imported object": f"{cloud.name} ({cloud.type})",
@@ -269,7 +337,7 @@ def main():
         (pictures_dir / "point_cloud.png", "The imported point cloud alone, same camera (background left out)"),
     ]
     report = OUT / "report.html"
-    write_report(report, numbers, captured, pictures)
+    write_report(report, numbers, captured, pictures, held_out)
     for k, v in numbers.items():
         print(f"  {k}: {v}")
     print(f"Report: {report}")

@@ -9,7 +9,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-bash scripts/setup.sh --gpu "${PS4PRO_GPU:-auto}"
+# The demo runs on the main Blender only: the Blender 4.2 test environment is left to scripts/test.sh.
+PS4PRO_SKIP_BLENDER42="${PS4PRO_SKIP_BLENDER42:-1}" bash scripts/setup.sh --gpu "${PS4PRO_GPU:-auto}"
 if [ ! -f scripts/demo.py ]; then
   echo "demo.sh: scripts/demo.py is missing from this checkout" >&2
   exit 1

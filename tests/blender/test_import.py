@@ -99,6 +99,8 @@ def test_point_cloud_import(scene, mods, tmp_path):
     method = mods["geo"].point_cloud_method()
     if bpy.app.version >= (5, 1, 0):
         assert method == "POINTCLOUD"
+    elif bpy.app.version < (4, 5, 0):
+        assert method == "GEOMETRY_NODES"
     # A real point cloud from 4.5 on (5.2: built directly); 4.2: a mesh with Mesh to Points.
     assert obj.type == ("MESH" if method == "GEOMETRY_NODES" else "POINTCLOUD")
     assert obj.name in bpy.data.collections["PS4PRO"].objects
@@ -137,6 +139,33 @@ def test_point_cloud_import(scene, mods, tmp_path):
     np.testing.assert_allclose(_attr(second.data, "radius", "value", 1), 0.25)
 
 
+def _evaluated_cloud(obj, fields):
+    """{name: array} of the point cloud that ``obj`` evaluates to (its own data, or what its
+    geometry nodes make: through ``Object.evaluated_geometry`` where Blender has it (5.x; not 4.2),
+    else through the depsgraph's instances, where a mesh object's point-cloud component is a
+    temporary POINTCLOUD instance of it)."""
+    depsgraph = bpy.context.evaluated_depsgraph_get()
+    evaluated = obj.evaluated_get(depsgraph)
+
+    def read(cloud):
+        out = {name: _attr(cloud, name, field, width) for name, (field, width) in fields.items()}
+        out["count"] = len(cloud.points)
+        return out
+
+    if obj.type == "POINTCLOUD":
+        return read(evaluated.data)
+    if hasattr(evaluated, "evaluated_geometry"):
+        geometry = evaluated.evaluated_geometry()  # keep it alive while reading its point cloud
+        return read(geometry.pointcloud)
+    clouds = [
+        read(inst.object.data)  # read while iterating: instance objects are temporary
+        for inst in depsgraph.object_instances
+        if inst.is_instance and inst.parent and inst.parent.original == obj and inst.object.type == "POINTCLOUD"
+    ]
+    assert len(clouds) == 1
+    return clouds[0]
+
+
 @pytest.mark.parametrize("method", ["POINTCLOUD", "CONVERT", "GEOMETRY_NODES"])
 def test_point_cloud_paths(scene, mods, method):
     """Every version branch (5.1+ resize, 4.5+ convert, 4.2 geometry nodes) runs here too."""
@@ -147,26 +176,21 @@ def test_point_cloud_paths(scene, mods, method):
         pytest.skip("converting to a point cloud needs Blender 4.5+")
     pts, cols, extra = _cloud(200, seed=1)
     obj = geo.points_object("pts", pts, cols, extra, radius=0.02, method=method)
-    depsgraph = bpy.context.evaluated_depsgraph_get()
-    evaluated = obj.evaluated_get(depsgraph)
     if method == "GEOMETRY_NODES":
         assert obj.type == "MESH" and obj.modifiers[0].type == "NODES"
         assert obj.modifiers[0].node_group.name == "PS4PRO Mesh to Points"
-        if not hasattr(evaluated, "evaluated_geometry"):
-            pytest.skip("Object.evaluated_geometry needs a newer Blender")
-        geometry = evaluated.evaluated_geometry()  # keep it alive while reading its point cloud
-        cloud = geometry.pointcloud
     else:
         assert obj.type == "POINTCLOUD"
-        cloud = evaluated.data
-    assert len(cloud.points) == len(pts)
+    cloud = _evaluated_cloud(
+        obj, {"position": ("vector", 3), "radius": ("value", 1), "Col": ("color", 4), "opacity": ("value", 1)}
+    )
+    assert cloud["count"] == len(pts)
     # Compare as sets of rows: geometry nodes keep the order, but do not rely on it.
-    got = _attr(cloud, "position", "vector", 3)
+    got = cloud["position"]
     np.testing.assert_array_equal(got[np.lexsort(got.T)], pts[np.lexsort(pts.T)])
-    np.testing.assert_allclose(_attr(cloud, "radius", "value", 1), 0.02)
-    col = _attr(cloud, "Col", "color", 4)
-    np.testing.assert_array_equal(_srgb_bytes_from_linear(col[:, :3]), cols)
-    np.testing.assert_array_equal(_attr(cloud, "opacity", "value", 1), extra["opacity"])
+    np.testing.assert_allclose(cloud["radius"], 0.02)
+    np.testing.assert_array_equal(_srgb_bytes_from_linear(cloud["Col"][:, :3]), cols)
+    np.testing.assert_array_equal(cloud["opacity"], extra["opacity"])
     assert len(bpy.data.meshes) == (1 if method == "GEOMETRY_NODES" else 0)  # no leftover mesh
 
 

@@ -151,6 +151,39 @@ def test_cli_builds_the_zip(tmp_path):
     assert (tmp_path / f"{meta['id']}-{meta['version']}.zip").is_file()
 
 
+def test_release_zip_installs_into_this_blender(tmp_path):
+    """The zip users get is built by the main Blender's builder (README: `.venv/blender/bin/python
+    scripts/extension_build.py build`). This Blender, whichever the suite runs on (4.2 LTS too),
+    accepts it with its own validator and installs and enables it in a fresh process."""
+    main_python = REPO / ".venv" / "blender" / "bin" / "python"
+    assert main_python.exists(), "run `bash scripts/setup.sh` first: it makes .venv/blender"
+    script = REPO / "scripts" / "extension_build.py"
+    proc = subprocess.run([str(main_python), str(script), "build", "--out", str(tmp_path)],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    meta = extension_build.manifest(REPO)
+    release_zip = tmp_path / f"{meta['id']}-{meta['version']}.zip"
+    extension_build.validate(release_zip)  # this Blender's validator (the suite's bpy is imported)
+    probe = f"""
+import sys
+sys.path.insert(0, {str(REPO / "scripts")!r})
+import bpy, extension_build
+module = extension_build.install({str(release_zip)!r})
+for op in {OPERATORS!r}:
+    getattr(bpy.ops.ps4pro, op).get_rna_type()  # KeyError when not registered
+assert "ps4pro" in bpy.types.Scene.bl_rna.properties, "Scene.ps4pro is missing"
+print("INSTALLED", module, bpy.app.version_string)
+"""
+    user = tmp_path / "user"
+    user.mkdir()
+    env = {**os.environ, "BLENDER_USER_RESOURCES": str(user)}
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env,
+                          stdin=subprocess.DEVNULL, timeout=300)
+    assert proc.returncode == 0 and f"INSTALLED bl_ext.user_default.{meta['id']} {bpy.app.version_string}" in proc.stdout, (
+        proc.stdout + proc.stderr
+    )
+
+
 # -- installing, enabling, disabling ------------------------------------------------------------------
 
 

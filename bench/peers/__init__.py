@@ -1,0 +1,1 @@
+"""Peer methods that the benchmarks compare against. Benchmarks only: product code never imports these."""

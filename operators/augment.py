@@ -1,0 +1,76 @@
+"""``ps4pro.augment``: the backend synthesises in-between views of a capture (PS4PRO) into a new
+dataset, and the panel previews one synthetic view beside its two neighbours."""
+
+import os
+
+import bpy
+
+from ..panels.properties import AUGMENT_OPTIONS, FUSE_OPTIONS, fill_unset
+from .backend import BackendJobOperator
+from .driver import OperatorError
+
+MODES = {"AUTO": "auto", "GEOMETRY": "geometry", "FOOTAGE": "footage"}
+PREVIEW_NAMES = ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B")
+
+
+def load_preview(paths):
+    """(Re)load the preview images into the file under fixed names; returns them."""
+    images = []
+    for name, path in zip(PREVIEW_NAMES, paths):
+        image = bpy.data.images.get(name)
+        if image is None:
+            image = bpy.data.images.load(path, check_existing=False)
+            image.name = name
+        else:
+            image.filepath = path
+            image.reload()
+        images.append(image)
+    return images
+
+
+class PS4PRO_OT_augment(BackendJobOperator, bpy.types.Operator):
+    """Synthesise in-between views of a capture with the PS4PRO interpolation network"""
+
+    bl_idname = "ps4pro.augment"
+    bl_label = "Augment"
+    bl_options = {"REGISTER"}
+    __annotations__ = {"dataset": FUSE_OPTIONS["dataset"], **AUGMENT_OPTIONS}
+
+    def prepare(self, context):
+        settings = context.scene.ps4pro
+        fill_unset(self, settings, ("dataset", *AUGMENT_OPTIONS))
+        if not self.dataset:
+            self.dataset = settings.last_dataset
+        if not self.dataset:
+            raise OperatorError("No dataset to augment", "Capture the scene first, or choose a dataset folder")
+        self.dataset = os.path.abspath(bpy.path.abspath(self.dataset))
+        if not os.path.isfile(os.path.join(self.dataset, "transforms.json")):
+            raise OperatorError(
+                f"{self.dataset} holds no transforms.json", "Capture the scene first, or choose a dataset folder"
+            )
+        out = bpy.path.abspath(self.augment_dir) if self.augment_dir else os.path.normpath(self.dataset) + "_augmented"
+        self.out_dir = os.path.abspath(out)
+
+    def job_command(self, context, job_dir):
+        return "interpolate", [
+            self.dataset, "--out", self.out_dir, "--k", str(self.in_between), "--max-gap-deg", repr(self.max_gap_deg),
+            "--mode", MODES[self.interp_mode], "--weight", repr(self.synthetic_weight),
+        ]
+
+    def on_result(self, context, result):
+        settings = context.scene.ps4pro
+        settings.last_augmented = result["dataset"]
+        preview = result.get("preview")
+        if preview:
+            root = result["dataset"]
+            paths = [os.path.normpath(os.path.join(root, p)) for p in (preview["synthetic"], *preview["sources"])]
+            settings.preview_synthetic = paths[0]
+            load_preview(paths)
+        notes = f" ({'; '.join(result['notes'])})" if result.get("notes") else ""
+        self._text = f"Added {result['synthetic_views']} synthetic views to {result['dataset']}{notes}"
+
+    def finished_report(self):
+        return self._text
+
+
+CLASSES = [PS4PRO_OT_augment]

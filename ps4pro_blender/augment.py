@@ -1,0 +1,234 @@
+"""``interpolate``: augment a captured dataset with synthetic in-between views (PS4PRO).
+
+For every pair of consecutive training views in capture order, ``k`` views are synthesised at
+poses between them (rotation slerp, position on the path's spline; intrinsics carried over)
+and written, with the original views, as a new dataset. Each synthetic frame says
+``synthetic: true``, its ``source`` frames, ``t`` and a loss ``weight``. Test and validation
+views are never interpolation sources.
+
+Mode "auto" is geometry-aware when both neighbours have depth and falls back to footage mode
+(images only) for a pair that lacks it, saying so.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from . import dataset as ds
+from . import poses, transforms_io
+from .cli import Command
+from .protocol import JobError
+
+SYNTH_DIR = "synthetic"
+
+
+def _order(frames: list[ds.Frame]) -> list[ds.Frame]:
+    """Capture order: the ``frame`` number where the dataset has one, else file order."""
+    if all("frame" in f.extra for f in frames):
+        return sorted(frames, key=lambda f: (f.extra["frame"], f.image_path))
+    return list(frames)
+
+
+def count_between(gap_deg: float, k: int, max_gap_deg: float) -> int:
+    """In-between views for one pair: ``k`` if given, else enough that no gap exceeds ``max_gap_deg``."""
+    if k > 0:
+        return k
+    return max(0, math.ceil(gap_deg / max_gap_deg - 1e-9) - 1)
+
+
+def plan(data: ds.Dataset, k: int = 0, max_gap_deg: float = 6.0) -> list[dict]:
+    """The synthetic views to make: source pair, t, pose, intrinsics."""
+    sources = _order(data.split("train"))
+    if len(sources) < 2:
+        raise JobError(
+            f"The dataset has {len(sources)} training view(s); interpolation needs at least two",
+            hint="Capture more views (or fewer held out for testing)",
+        )
+    sizes = {(f.w, f.h) for f in sources}
+    if len(sizes) > 1:
+        raise JobError(
+            f"The training views have different sizes: {sorted(sizes)}",
+            hint="Capture all views at one resolution",
+        )
+    path = [f.c2w for f in sources]
+    jobs = []
+    for i, (a, b) in enumerate(zip(sources, sources[1:])):
+        gap = poses.view_angle_deg(a.c2w, b.c2w)
+        n = count_between(gap, k, max_gap_deg)
+        for j in range(1, n + 1):
+            t = j / (n + 1)
+            jobs.append({"a": a, "b": b, "pair": i, "t": t, "gap_deg": gap, "c2w": poses.interpolate_pose(path, i, t)})
+    return jobs
+
+
+def _rel(path: str, root: str) -> str:
+    return os.path.relpath(path, root).replace(os.sep, "/")
+
+
+def _frame_record(f: ds.Frame, out_root: str) -> dict:
+    record = {k: v for k, v in f.extra.items() if k not in ("depth_file_path",)}
+    record.update(
+        file_path=_rel(f.image_path, out_root),
+        transform_matrix=f.c2w.tolist(),
+        fl_x=f.fx, fl_y=f.fy, cx=f.cx, cy=f.cy, w=f.w, h=f.h,
+        split=f.split,
+    )
+    if f.depth_path:
+        record["depth_file_path"] = _rel(f.depth_path, out_root)
+    return record
+
+
+def _has_depth(f: ds.Frame) -> bool:
+    return bool(f.depth_path) and os.path.exists(f.depth_path)
+
+
+def _save_rgba(path: str, rgb: np.ndarray, alpha: np.ndarray | None) -> None:
+    from PIL import Image
+
+    arr = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
+    if alpha is not None:
+        arr = np.dstack([arr, np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)])
+    tmp = path + ".tmp.png"
+    Image.fromarray(arr, "RGBA" if alpha is not None else "RGB").save(tmp)
+    os.replace(tmp, path)
+
+
+def run(ctx, args) -> dict:
+    from .interp.infer import Interpolator, View
+
+    data = ds.load(args.dataset)
+    out = os.path.abspath(args.out)
+    if os.path.abspath(data.root) == out:
+        raise JobError("The output folder is the dataset itself", hint="Choose a new folder for the augmented dataset")
+    jobs = plan(data, args.k, args.max_gap_deg)
+    try:
+        os.makedirs(os.path.join(out, SYNTH_DIR), exist_ok=True)
+    except OSError as exc:
+        raise JobError(f"Cannot write to {out}: {exc.strerror}", hint="Choose a writable folder")
+    old = os.path.join(out, "transforms.json")
+    if os.path.exists(old):  # an earlier augmentation here: it stops counting as finished now
+        os.remove(old)
+
+    device = ctx.torch_device()
+    interp = Interpolator(args.weights or None, device, warn=ctx.emit.warning)
+    if interp.model is None:
+        ctx.emit.warning("no trained interpolation weights: synthetic views come from the classical fallback")
+    warned_footage = set()
+    cache: dict[str, tuple] = {}
+
+    def load(f: ds.Frame, with_depth: bool):
+        key = (f.image_path, with_depth)
+        if key not in cache:
+            if len(cache) > 8:
+                cache.pop(next(iter(cache)))
+            rgba = ds.load_rgba(f.image_path)
+            if rgba.shape[:2] != (f.h, f.w):
+                raise JobError(
+                    f"{os.path.basename(f.image_path)} is {rgba.shape[1]}x{rgba.shape[0]}, "
+                    f"but the dataset says {f.w}x{f.h}",
+                    hint="Re-capture the dataset",
+                )
+            depth = None
+            if with_depth:
+                from . import depth_io
+
+                depth = depth_io.read_depth(f.depth_path, data.depth.get("exr_channel"))
+            cache[key] = (rgba, depth)
+        return cache[key]
+
+    frames = [_frame_record(f, out) for f in _order(data.frames)]
+    counts = {"geometry": 0, "footage": 0}
+    for n, job in enumerate(jobs):
+        ctx.progress("Interpolating", n, len(jobs))
+        a, b, t = job["a"], job["b"], job["t"]
+        geometric = args.mode in ("auto", "geometry") and _has_depth(a) and _has_depth(b)
+        if args.mode == "geometry" and not geometric and "geometry" not in warned_footage:
+            warned_footage.add("geometry")
+            ctx.emit.warning("some views lack depth: falling back to footage mode for them")
+        if args.mode == "auto" and not geometric and "auto" not in warned_footage:
+            warned_footage.add("auto")
+            ctx.emit.warning("the dataset lacks depth: using footage mode (images only)")
+        rgba_a, depth_a = load(a, geometric)
+        rgba_b, depth_b = load(b, geometric)
+        transparent = rgba_a[..., 3].min() < 1.0 or rgba_b[..., 3].min() < 1.0
+        if geometric:
+            K = a.intrinsics()
+            va = View(rgba_a[..., :3], depth_a, a.intrinsics(), a.c2w)
+            vb = View(rgba_b[..., :3], depth_b, b.intrinsics(), b.c2w)
+            rgb = interp.views(va, vb, job["c2w"], K, t)
+            # Alpha travels the same way: through the same warp as a grey image.
+            alpha = (
+                interp.views(View(np.repeat(rgba_a[..., 3:], 3, -1), depth_a, va.K, va.c2w),
+                             View(np.repeat(rgba_b[..., 3:], 3, -1), depth_b, vb.K, vb.c2w),
+                             job["c2w"], K, t, learned=False)[..., 0]
+                if transparent else None
+            )
+        else:
+            rgb = interp.footage(rgba_a[..., :3], rgba_b[..., :3], t)
+            alpha = interp.footage(np.repeat(rgba_a[..., 3:], 3, -1), np.repeat(rgba_b[..., 3:], 3, -1), t,
+                                   learned=False)[..., 0] if transparent else None
+        counts["geometry" if geometric else "footage"] += 1
+        name = f"{n:05d}.png"
+        _save_rgba(os.path.join(out, SYNTH_DIR, name), rgb, alpha)
+        record = {
+            "file_path": f"{SYNTH_DIR}/{name}",
+            "transform_matrix": job["c2w"].tolist(),
+            "fl_x": a.fx, "fl_y": a.fy, "cx": a.cx, "cy": a.cy, "w": a.w, "h": a.h,
+            "split": "train",
+            "synthetic": True,
+            "source": [_rel(a.image_path, out), _rel(b.image_path, out)],
+            "t": round(t, 6),
+            "weight": args.weight,
+            "interpolation": "geometry" if geometric else "footage",
+        }
+        for key in ("time", "frame"):
+            if key in a.extra and key in b.extra:
+                record[key] = (1 - t) * a.extra[key] + t * b.extra[key]
+        frames.append(record)
+    ctx.progress("Interpolating", len(jobs), len(jobs))
+    ctx.check_cancel()
+
+    header = {k: v for k, v in data.meta.items() if k not in ("frames",) and not k.endswith("_filenames")}
+    extra = dict(header.get("ps4pro") or {})
+    extra["augment"] = {
+        "source_dataset": data.root,
+        "synthetic_views": len(jobs),
+        "k": args.k,
+        "max_gap_deg": args.max_gap_deg,
+        "mode": args.mode,
+        "weights": (interp.meta.get("name") or "trained") if interp.model is not None else None,
+        "notes": interp.notes,
+        "counts": counts,
+    }
+    header["ps4pro"] = extra
+    path = transforms_io.write_transforms(out, frames, header)
+    return {
+        "dataset": out,
+        "transforms": path,
+        "synthetic_views": len(jobs),
+        "views": len(frames),
+        "counts": counts,
+        "notes": interp.notes,
+        "preview": {"synthetic": frames[-1]["file_path"], "sources": frames[-1]["source"]} if jobs else None,
+    }
+
+
+def _arguments(parser):
+    parser.add_argument("dataset", help="captured dataset folder or transforms.json")
+    parser.add_argument("--out", required=True, help="folder for the augmented dataset")
+    parser.add_argument("--k", type=int, default=0, help="in-between views per pair (0: from the angular gap)")
+    parser.add_argument("--max-gap-deg", type=float, default=6.0, help="with --k 0: largest gap left between views")
+    parser.add_argument("--mode", choices=("auto", "geometry", "footage"), default="auto")
+    parser.add_argument("--weight", type=float, default=0.5, help="loss weight of synthetic views")
+    parser.add_argument("--weights", help="interpolation weights (default: the shipped ones)")
+
+
+COMMAND = Command(
+    name="interpolate",
+    help="augment a dataset with synthetic in-between views (PS4PRO)",
+    add_arguments=_arguments,
+    run=run,
+)

@@ -1,0 +1,115 @@
+"""PS4PRO augmentation: in-between poses, and the augmented dataset the interpolate command writes."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ps4pro_blender import augment, dataset, poses, protocol
+
+from conftest import REPO
+from synthetic_dataset import look_at, make, render_view
+
+
+def run_interpolate(*args, env=None):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ps4pro_blender", "interpolate", *map(str, args)],
+        capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO), **(env or {})), timeout=300,
+    )
+    return proc, [protocol.decode(line) for line in proc.stdout.splitlines()]
+
+
+def orbit(n, radius=1.5, height=2.0, start=0.0, step=math.pi / 8):
+    return [look_at((radius * math.cos(start + i * step), radius * math.sin(start + i * step), height), (0, 0, 0))
+            for i in range(n)]
+
+
+def test_pose_interpolation_ends_and_middle_of_an_orbit():
+    path = orbit(4)
+    assert np.allclose(poses.interpolate_pose(path, 1, 0.0), path[1])
+    assert np.allclose(poses.interpolate_pose(path, 1, 1.0), path[2])
+    mid = poses.interpolate_pose(path, 1, 0.5)
+    # On the circle (the spline follows the orbit), and looking at the centre like its neighbours.
+    assert abs(np.linalg.norm(mid[:2, 3]) - 1.5) < 0.01
+    assert np.allclose(mid[:3, :3] @ mid[:3, :3].T, np.eye(3), atol=1e-9)
+    expected = look_at((1.5 * math.cos(1.5 * math.pi / 8), 1.5 * math.sin(1.5 * math.pi / 8), 2.0), (0, 0, 0))
+    assert poses.view_angle_deg(mid, expected) < 0.5
+
+
+def test_pose_interpolation_on_a_straight_path_is_linear():
+    path = [look_at((x, -3.0, 1.0), (x, 0.0, 1.0)) for x in (0.0, 1.0, 2.0, 3.0)]
+    mid = poses.interpolate_pose(path, 1, 0.25)
+    assert np.allclose(mid[:3, 3], (1.25, -3.0, 1.0), atol=1e-9)
+
+
+def test_count_between_follows_the_gap():
+    assert augment.count_between(45.0, 0, 6.0) == 7
+    assert augment.count_between(6.0, 0, 6.0) == 0
+    assert augment.count_between(45.0, 3, 6.0) == 3
+
+
+def test_interpolate_writes_an_augmented_dataset_close_to_the_truth(tmp_path):
+    data = make(str(tmp_path / "data"), n_views=16)  # 22.5 degrees apart
+    out = tmp_path / "aug"
+    proc, msgs = run_interpolate(data, "--out", out, "--k", "1", "--mode", "geometry")
+    assert proc.returncode == 0, proc.stderr
+    result = msgs[-2].get("result")
+    source = dataset.load(data)
+    train = source.split("train")
+    assert result["synthetic_views"] == len(train) - 1  # one per consecutive training pair
+
+    aug = dataset.load(str(out))
+    synth = [f for f in aug.frames if f.extra.get("synthetic")]
+    real = [f for f in aug.frames if not f.extra.get("synthetic")]
+    assert len(real) == len(source.frames) and len(synth) == result["synthetic_views"]
+    test_images = {os.path.normpath(f.image_path) for f in source.split("test")}
+    for f in synth:
+        assert f.split == "train" and f.extra["weight"] == 0.5 and f.extra["t"] == 0.5
+        srcs = {os.path.normpath(os.path.join(str(out), s)) for s in f.extra["source"]}
+        assert not srcs & test_images  # test views are never sources
+        # Against the analytic truth at the synthetic pose.
+        truth, _ = render_view(f.c2w)
+        got = np.asarray(Image.open(f.image_path).convert("RGBA"), dtype=np.float64)
+        seen = (truth[..., 3] == 255) & (got[..., 3] > 127)
+        assert seen.mean() > 0.3
+        mse = np.mean((got[..., :3][seen] - truth[..., :3][seen].astype(np.float64)) ** 2)
+        assert 10 * math.log10(255.0**2 / max(mse, 1e-9)) > 28
+    # NeRF-blender split files list the synthetic views with the training ones.
+    train_split = json.loads((out / "transforms_train.json").read_text())["frames"]
+    assert sum(1 for f in train_split if f.get("synthetic")) == len(synth)
+    assert len(json.loads((out / "transforms_test.json").read_text())["frames"]) == len(source.split("test"))
+
+
+def test_missing_depth_falls_back_to_footage_mode_and_says_so(tmp_path):
+    data = make(str(tmp_path / "data"), n_views=8)
+    meta_path = os.path.join(data, "transforms.json")
+    meta = json.load(open(meta_path))
+    for f in meta["frames"]:
+        f.pop("depth_file_path")
+    json.dump(meta, open(meta_path, "w"))
+    proc, msgs = run_interpolate(data, "--out", tmp_path / "aug", "--k", "1")
+    assert proc.returncode == 0, proc.stderr
+    warnings = " ".join(m.get("text") for m in msgs if m.kind == "warning")
+    assert "footage mode" in warnings
+    assert msgs[-2].get("result")["counts"] == {"geometry": 0, "footage": 5}
+
+
+def test_one_view_and_mismatched_sizes_are_clear_errors(tmp_path):
+    data = make(str(tmp_path / "data"), n_views=8)
+    meta_path = os.path.join(data, "transforms.json")
+    meta = json.load(open(meta_path))
+    one = dict(meta, frames=meta["frames"][:1])
+    json.dump(one, open(meta_path, "w"))
+    proc, msgs = run_interpolate(data, "--out", tmp_path / "a")
+    assert proc.returncode == 1 and "at least two" in msgs[-1].get("message")
+
+    meta["frames"][1]["w"] = 32
+    json.dump(meta, open(meta_path, "w"))
+    proc, msgs = run_interpolate(data, "--out", tmp_path / "b")
+    assert proc.returncode == 1 and "different sizes" in msgs[-1].get("message")
+    assert not (tmp_path / "b" / "transforms.json").exists()
