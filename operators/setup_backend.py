@@ -64,6 +64,10 @@ class PS4PRO_OT_setup_backend(StepOperator, bpy.types.Operator):
                 "Python that already has torch",
             )
         self.env_dir = setup_env_dir(create=False)
+        try:
+            os.makedirs(os.path.dirname(self.env_dir), exist_ok=True)
+        except OSError:
+            self.env_dir = ""
         if not self.env_dir:
             raise OperatorError("The extension has no writable user folder", "Check your Blender user folder")
         self.gpu = has_nvidia_gpu()
@@ -74,6 +78,15 @@ class PS4PRO_OT_setup_backend(StepOperator, bpy.types.Operator):
         # setup never leaves a half-made environment that looks usable.
         partial = self.env_dir + ".partial"
         shutil.rmtree(partial, ignore_errors=True)
+        done = False
+        try:
+            yield from self._install(context, partial, log_path)
+            done = True
+        finally:
+            if not done:
+                shutil.rmtree(partial, ignore_errors=True)
+
+    def _install(self, context, partial, log_path):
         commands = install_commands(sys.executable, partial, self.gpu)
         with open(log_path, "w", encoding="utf-8") as log:
             for i, cmd in enumerate(commands):
@@ -101,7 +114,7 @@ class PS4PRO_OT_setup_backend(StepOperator, bpy.types.Operator):
                         proc.wait()
                 if code != 0:
                     raise OperatorError(
-                        f"Setting up the backend failed at: {' '.join(cmd[:5])}",
+                        f"Setting up the backend failed at: {' '.join(os.path.basename(c) for c in cmd[:5])}",
                         f"See {log_path}; check your connection, or set Backend Python by hand",
                     )
         yield Progress("Checking backend", len(commands), len(commands))

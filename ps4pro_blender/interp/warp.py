@@ -100,30 +100,31 @@ def forward_warp(src_rgb, src_depth, K_src, c2w_src, K_dst, c2w_dst, out_hw, *, 
     y0 = y0.to(torch.int64)
     bidx = torch.arange(B, device=dev).view(B, 1, 1).expand(B, H, W)
 
-    idx_l, w_l = [], []
+    corners = []
     for dy, dx, w in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
         xx, yy = x0 + dx, y0 + dy
         inside = ok & (xx >= 0) & (xx < Wo) & (yy >= 0) & (yy < Ho) & (w > 0)
-        idx_l.append(torch.where(inside, (bidx * Ho + yy) * Wo + xx, torch.zeros_like(xx)).reshape(-1))
-        w_l.append(torch.where(inside, w, torch.zeros_like(w)).reshape(-1))
-    idx = torch.cat(idx_l)
-    wb = torch.cat(w_l)
-    z = zt.reshape(-1).repeat(4)
-    live = wb > 0
+        corners.append((torch.where(inside, (bidx * Ho + yy) * Wo + xx, torch.zeros_like(xx)).reshape(-1),
+                        torch.where(inside, w, torch.zeros_like(w)).reshape(-1)))
+    z = zt.reshape(-1)
     n = B * Ho * Wo
-    inf = torch.full((n,), float("inf"), device=dev)
+    inf = torch.full((1,), float("inf"), device=dev).expand_as(z)
     # Hard z-test: the nearest splat with a real share of the pixel, else the nearest at all.
-    z_strong = inf.scatter_reduce(0, idx, torch.where(live & (wb >= MIN_SPLAT), z, inf[:1].expand_as(z)), "amin")
-    z_any = inf.scatter_reduce(0, idx, torch.where(live, z, inf[:1].expand_as(z)), "amin")
+    z_strong = torch.full((n,), float("inf"), device=dev)
+    z_any = torch.full((n,), float("inf"), device=dev)
+    for idx, wb in corners:
+        live = wb > 0
+        z_strong.scatter_reduce_(0, idx, torch.where(live & (wb >= MIN_SPLAT), z, inf), "amin")
+        z_any.scatter_reduce_(0, idx, torch.where(live, z, inf), "amin")
     zref = torch.where(torch.isfinite(z_strong), z_strong, z_any)
-    rel = z / zref[idx] - 1.0
-    keep = live & (rel >= -1e-6) & (rel <= ztest)
-    w = torch.where(keep, wb * torch.exp(-rel.clamp(min=0) / tau), torch.zeros_like(wb))
-
-    colors = src_rgb.permute(0, 2, 3, 1).reshape(-1, C).repeat(4, 1)
+    # Splats within the z band of the nearest, weighted; accumulated corner by corner.
+    base = torch.cat([src_rgb.permute(0, 2, 3, 1).reshape(-1, C), z[:, None], torch.ones_like(z)[:, None]], 1)
     acc = torch.zeros((n, C + 2), device=dev, dtype=src_rgb.dtype)
-    vals = torch.cat([colors * w[:, None], (w * z)[:, None], w[:, None]], dim=1)
-    acc.index_add_(0, idx, vals)
+    for idx, wb in corners:
+        rel = z / zref[idx] - 1.0
+        keep = (wb > 0) & (rel >= -1e-6) & (rel <= ztest)
+        w = torch.where(keep, wb * torch.exp(-rel.clamp(min=0) / tau), torch.zeros_like(wb))
+        acc.index_add_(0, idx, base * w[:, None])
     wsum = acc[:, C + 1]
     valid = wsum > VALID
     den = torch.where(valid, wsum, torch.ones_like(wsum))
