@@ -29,6 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
+try:
+    from bench.machine import cpu_model  # imported as part of the repository (tests)
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "import_speed.md"
 TARGET_S = 0.5
@@ -63,17 +68,6 @@ def timed(bpy, fn, repeat):
         result = fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), times, result
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def surface_cloud(np, n, seed=0):

@@ -56,6 +56,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+try:
+    from bench.machine import cpu_model  # imported as part of the repository (tests)
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    from machine import cpu_model
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "bench" / "results" / "interp.md"
 DEFAULT_EVAL = Path("/work/data/interp_eval")
@@ -876,17 +881,6 @@ def _cell(s, what, fmt):
     if s[what] is None:
         return f"failed ({s['errors']})"
     return format(s[what], fmt)
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def write_report(out: Path, records, methods, conditions, header: dict, cycles=None, notes=()):

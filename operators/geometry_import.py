@@ -28,6 +28,8 @@ import numpy as np
 from mathutils import Matrix
 from mathutils.kdtree import KDTree
 
+from ..ps4pro_blender import ply
+
 COLLECTION_NAME = "PS4PRO"
 MATERIAL_NAME = "PS4PRO Point Colour"
 NODE_GROUP_NAME = "PS4PRO Mesh to Points"
@@ -461,19 +463,8 @@ def mesh_object(name, points, faces, colors=None, extra=None, collection=None):
 
 
 def _corner_arrays(faces):
-    if faces is None:
-        return np.zeros(0, np.int32), np.zeros(0, np.int32)
-    if isinstance(faces, tuple) and len(faces) == 2 and isinstance(faces[1], np.ndarray) and faces[1].ndim == 1:
-        return np.ascontiguousarray(faces[0], np.int32), np.ascontiguousarray(faces[1], np.int32)
-    if hasattr(faces, "flat") and hasattr(faces, "counts"):  # ply.RaggedFaces
-        return np.ascontiguousarray(faces.flat, np.int32), np.ascontiguousarray(faces.counts, np.int32)
-    if isinstance(faces, np.ndarray) and faces.ndim == 2:
-        m, k = faces.shape
-        return np.ascontiguousarray(faces, np.int32).reshape(-1), np.full(m, k, np.int32)
-    arrays = [np.asarray(f, np.int64).reshape(-1) for f in faces]
-    counts = np.fromiter((a.size for a in arrays), np.int32, len(arrays))
-    flat = np.concatenate(arrays).astype(np.int32) if arrays else np.zeros(0, np.int32)
-    return flat, counts
+    arrays = ply.face_arrays(faces)
+    return arrays if arrays is not None else (np.zeros(0, np.int32), np.zeros(0, np.int32))
 
 
 def _drop_degenerate(flat, counts):

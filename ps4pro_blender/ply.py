@@ -79,7 +79,7 @@ class PlyData:
 
     def face_arrays(self):
         """Faces as ``(corner_vertices int32 (sum k,), corner_counts int32 (M,))``, or None."""
-        return _face_arrays(self.faces)
+        return face_arrays(self.faces)
 
 
 # ----------------------------------------------------------------------------- header
@@ -569,9 +569,13 @@ def parse_ply(data: bytes, what: str = "the data") -> PlyData:
 # ----------------------------------------------------------------------------- write
 
 
-def _face_arrays(faces):
+def face_arrays(faces):
+    """Any face layout (RaggedFaces, an (M, k) array, a list of index lists, or a (flat, counts)
+    pair) as (flat int32 corner indices, int32 corners per face); None for no faces."""
     if faces is None:
         return None
+    if isinstance(faces, tuple) and len(faces) == 2 and isinstance(faces[1], np.ndarray) and faces[1].ndim == 1:
+        return np.ascontiguousarray(faces[0], np.int32), np.ascontiguousarray(faces[1], np.int32)
     if isinstance(faces, RaggedFaces):
         return faces.flat, faces.counts
     if isinstance(faces, np.ndarray) and faces.ndim == 2:
@@ -622,7 +626,7 @@ def write_ply(path, points, colors=None, faces=None, extra=None, comments=()) ->
     face_bytes = None
     m = 0
     if faces is not None:
-        flat, counts = _face_arrays(faces)
+        flat, counts = face_arrays(faces)
         m = int(counts.size)
         if m:
             if counts.min() < 3 or counts.max() > 255:

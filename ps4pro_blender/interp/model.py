@@ -20,7 +20,8 @@ from . import flow as flowlib
 from . import warp as warplib
 
 DEFAULT_CONFIG = {"unet": [16, 32, 64, 96, 128], "flow": [80, 64, 48, 32], "flow_scales": [8, 4, 2, 1]}
-IN_CHANNELS = 21  # see geometry_inputs / footage_inputs
+IN_CHANNELS = 24  # see geometry_inputs / footage_inputs
+HEAD = 6  # blend coefficients for A, B, F against P, and an RGB residual
 FLOW_NORM = 32.0  # flows enter the fusion net in units of this many pixels
 
 
@@ -29,7 +30,7 @@ def conv(cin, cout, stride=1):
 
 
 class FusionUNet(nn.Module):
-    def __init__(self, cin=IN_CHANNELS, ch=(16, 32, 64, 96, 128), cout=5):
+    def __init__(self, cin=IN_CHANNELS, ch=(16, 32, 64, 96, 128), cout=6):
         super().__init__()
         self.enc = nn.ModuleList([nn.Sequential(conv(cin, ch[0]), conv(ch[0], ch[0]))])
         for i in range(1, len(ch)):
@@ -115,7 +116,7 @@ class PS4PROInterp(nn.Module):
     def __init__(self, config: dict | None = None):
         super().__init__()
         self.config = dict(DEFAULT_CONFIG, **(config or {}))
-        self.fusion = FusionUNet(IN_CHANNELS, self.config["unet"])
+        self.fusion = FusionUNet(IN_CHANNELS, self.config["unet"], HEAD)
         self.flow = FlowNet(self.config["flow"], self.config["flow_scales"])
 
     def fuse(self, inp: dict):
@@ -135,8 +136,10 @@ class PS4PROInterp(nn.Module):
 
 
 def combine(inp: dict, out: torch.Tensor) -> torch.Tensor:
-    P, A, B = inp["P"], inp["A"], inp["B"]
-    return P + out[:, 0:1] * (A - P) + out[:, 1:2] * (B - P) + out[:, 2:5]
+    """P + a·(A − P) + b·(B − P) + c·(F − P) + residual; the residual only where some source saw
+    the scene (in holes the network chooses among the classical fills instead of inventing colour)."""
+    P, A, B, Fc = inp["P"], inp["A"], inp["B"], inp["F"]
+    return P + out[:, 0:1] * (A - P) + out[:, 1:2] * (B - P) + out[:, 2:3] * (Fc - P) + out[:, 3:6] * inp["cov"]
 
 
 def _disparity(z, mask):
@@ -149,6 +152,7 @@ def geometry_inputs(w: dict, t) -> dict:
     """Network inputs from two forward warps (``warp.warp_pair``)."""
     merged, wa, wb, mask = warplib.merge_warps(w, t)
     P = warplib.fill_holes(merged, mask)
+    Fc = warplib.fill_holes_far(merged, mask, torch.where(wa >= wb, w["zA"], w["zB"]))
     A = warplib.fill_holes(w["A"], w["mA"])
     B = warplib.fill_holes(w["B"], w["mB"])
     dA, fgA = _disparity(w["zA"], w["mA"])
@@ -160,9 +164,9 @@ def geometry_inputs(w: dict, t) -> dict:
     lr = torch.where(both, torch.log(w["zA"].clamp(min=1e-6) / w["zB"].clamp(min=1e-6)).clamp(-1, 1) * 4,
                      torch.zeros_like(dA))
     tmap = warplib._t_map(t, A).expand_as(dA)
-    x = torch.cat([A, B, P, w["mA"], w["mB"], wa, dA, dB, lr, tmap, torch.ones_like(dA),
+    x = torch.cat([A, B, P, Fc, w["mA"], w["mB"], wa, dA, dB, lr, tmap, torch.ones_like(dA),
                    torch.zeros_like(A[:, :2]), torch.zeros_like(A[:, :2])], 1)
-    return {"x": x, "P": P, "A": A, "B": B}
+    return {"x": x, "P": P, "A": A, "B": B, "F": Fc, "cov": mask}
 
 
 def footage_inputs(img0, img1, t, flow, mask_logit=None) -> dict:
@@ -179,8 +183,8 @@ def footage_inputs(img0, img1, t, flow, mask_logit=None) -> dict:
         m = torch.sigmoid(mask_logit)
     P = m * A + (1 - m) * B
     z = torch.zeros_like(vA)
-    x = torch.cat([A, B, P, vA, vB, m, z, z, z, tmap, z, flow / FLOW_NORM], 1)
-    return {"x": x, "P": P, "A": A, "B": B}
+    x = torch.cat([A, B, P, P, vA, vB, m, z, z, z, tmap, z, flow / FLOW_NORM], 1)
+    return {"x": x, "P": P, "A": A, "B": B, "F": P, "cov": torch.ones_like(vA)}
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -118,16 +118,19 @@ def draw_triplet(rng, clips, max_k=max(KS)):
 
 
 def _jitter(rng):
-    gain = rng.uniform(0.8, 1.2, size=3).astype(np.float32)
-    gamma = float(rng.uniform(0.8, 1.25))
-    return gain, gamma
+    """Colour augmentation, the same for the sources and the target: a channel permutation (so
+    that no colour prior of the training scenes is learned), per-channel gain and a gamma."""
+    perm = rng.permutation(3)
+    gain = rng.uniform(0.7, 1.3, size=3).astype(np.float32)
+    gamma = float(rng.uniform(0.75, 1.33))
+    return perm, gain, gamma
 
 
 def _apply_jitter(img, jit):
     import torch
 
-    gain, gamma = jit
-    return (img.clamp(0, 1) ** gamma * torch.from_numpy(gain).view(3, 1, 1)).clamp(0, 1)
+    perm, gain, gamma = jit
+    return (img[torch.from_numpy(perm)].clamp(0, 1) ** gamma * torch.from_numpy(gain).view(3, 1, 1)).clamp(0, 1)
 
 
 def geometry_inputs_batch(items, device):
@@ -187,7 +190,7 @@ def geometry_batch(rng, clips, batch, crop, device):
     for _ in range(batch):
         c, a, b, tgt, t = draw_triplet(rng, clips)
         draws.append(((clips[c], a, b, tgt, t, _jitter(rng)), _crop_params(rng, clips[c].hw, crop)))
-    keys = ("x", "P", "A", "B")
+    keys = ("x", "P", "A", "B", "F", "cov")
     parts = {k: [None] * batch for k in keys + ("gt",)}
     for hw in sorted({d[0][0].hw for d in draws}):  # one warp batch per frame size
         idx = [i for i, d in enumerate(draws) if d[0][0].hw == hw]

@@ -170,6 +170,35 @@ def fill_holes(rgb, mask):
     return filled
 
 
+def fill_holes_far(rgb, mask, depth, band: float = 0.1):
+    """Push-pull fill that takes a hole's colour from its far side. A disocclusion is a surface
+    that was behind its neighbours, so its colour is better guessed from the farther of them (the
+    background) than from an average with the occluder: each push step averages, per 2×2 block,
+    only the samples within ``band`` (relative) of the block's farthest depth."""
+    valid = (mask > 0) & (depth > 0)
+    z = torch.where(valid, depth, torch.zeros_like(depth))
+    col = rgb * valid
+    wt = valid.to(rgb.dtype)
+    levels = []
+    while True:
+        levels.append((col, wt))
+        H, W = col.shape[-2:]
+        if (H <= 1 and W <= 1) or (len(levels) > 1 and bool((wt > 0).all())):
+            break
+        zmax = F.max_pool2d(z, 2, ceil_mode=True)
+        zup = F.interpolate(zmax, scale_factor=2, mode="nearest")[..., :H, :W]
+        w2 = wt * (z >= zup * (1 - band))
+        den = _sum2x2(w2)
+        col = _sum2x2(col * w2) / den.clamp(min=1e-12) * (den > 0)
+        z = torch.where(den > 0, zmax, torch.zeros_like(zmax))
+        wt = (den > 0).to(rgb.dtype)
+    filled = levels[-1][0]
+    for col, wt in reversed(levels[:-1]):
+        up = F.interpolate(filled, size=col.shape[-2:], mode="bilinear", align_corners=False)
+        filled = torch.where(wt > 0, col, up)
+    return filled
+
+
 def relative_depth_band(za, zb, band=MERGE_BAND):
     """Per pixel: a_front (A clearly nearer), b_front, for two warped depths (0 = hole)."""
     inf = torch.full_like(za, float("inf"))

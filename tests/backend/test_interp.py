@@ -83,6 +83,9 @@ def test_z_test_keeps_the_nearer_surface_and_leaves_disocclusions_empty():
     assert m[0, 0, 12:29, 28:32].max() == 0
     filled = warp.fill_holes(torch.from_numpy(out).permute(2, 0, 1)[None], m)
     assert torch.isfinite(filled).all() and float(filled[0, 1, 20, 30]) > 0.3  # filled from its surroundings
+    # The far-side fill takes the disocclusion's colour from the background, not the occluder.
+    far = warp.fill_holes_far(torch.from_numpy(out).permute(2, 0, 1)[None], m, z)
+    assert float(far[0, 0, 14:28, 28:32].max()) < 0.1 < float(filled[0, 0, 14:28, 28:32].mean())
 
 
 def test_background_moves_by_rotation_only():
