@@ -84,6 +84,7 @@ COMMANDS = {
     "fuse-depth": ("fusion", "back-project the depth of every view into one coloured point cloud (PLY)", True),
     "interpolate": ("augment", "augment a dataset with synthetic in-between views (PS4PRO)", True),
     "train-interp": ("interp.train", "train the interpolation network on captured clips (reproducible from --seed)", True),
+    "reconstruct": ("reconstruct", "train a tri-plane radiance field on a dataset, evaluate it on held-out views, export points and a mesh", True),
 }
 
 

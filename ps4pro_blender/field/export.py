@@ -1,0 +1,174 @@
+"""Geometry out of the field, for Blender: a coloured point cloud and a vertex-coloured mesh.
+
+Points: every training camera renders its depth and opacity; pixels that are opaque enough are
+lifted to 3-D with the field's own (un-composited) colour, merged per voxel, and points with few
+neighbours (floaters) are dropped. Mesh: marching cubes on the density sampled over the aabb
+(only inside occupied cells), small disconnected pieces removed, each vertex coloured by the field
+looking at it from outside along its normal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import fusion
+from . import sampler
+
+
+# ----------------------------------------------------------------------------- points
+
+
+@torch.no_grad()
+def points_from_views(model, frames, device, min_opacity: float = 0.5, max_rays: int = 65536,
+                      voxel: float = 0.0, min_neighbours: int = 4, chunk: int = 16384, ctx=None):
+    """Points (N, 3) float32, colours (N, 3) uint8, extra {"opacity", "views"} (N,) float32."""
+    aabb = model.field.aabb.detach().cpu().numpy().astype(np.float64)
+    diag = float(np.linalg.norm(aabb[1] - aabb[0]))
+    voxel = voxel if voxel > 0 else diag / 256.0
+    acc = fusion.VoxelAccumulator(voxel, aabb[0] - voxel)
+    opac = fusion.VoxelAccumulator(voxel, aabb[0] - voxel)
+    for i, frame in enumerate(frames):
+        if ctx is not None:
+            ctx.progress("Exporting points", i, len(frames))
+        o, d, zs = sampler.frame_rays(frame, device)
+        stride = max(1, int(np.ceil(np.sqrt(o.shape[0] / max_rays))))  # bound the work per view
+        keep = torch.arange(o.shape[0], device=o.device)
+        keep = keep[((keep % frame.w) % stride == 0) & ((keep // frame.w) % stride == 0)]
+        for s in range(0, len(keep), chunk):
+            k = keep[s:s + chunk]
+            out = model.render_rays(o[k], d[k], zs[k], bg=torch.zeros(len(k), 3, device=o.device))
+            a = out["opacity"]
+            ok = (a >= min_opacity) & torch.isfinite(out["depth"])
+            if not bool(ok.any()):
+                continue
+            t = out["depth"][ok] / zs[k][ok]
+            pts = (o[k][ok] + d[k][ok] * t[:, None]).double().cpu().numpy()
+            rgb = (out["field_rgb"][ok] / a[ok, None]).clamp(0, 1).double().cpu().numpy()
+            acc.add(pts, rgb)
+            opac.add(pts, np.repeat(a[ok].double().cpu().numpy()[:, None], 3, axis=1))
+    if ctx is not None:
+        ctx.progress("Exporting points", len(frames), len(frames))
+    points, colors, views = acc.result()
+    # Same points in the same voxels: the second accumulator's rows line up with the first's.
+    opacity = (opac.sums[:, 3] / opac.sums[:, 6]).astype(np.float32)
+    keep = sparse_point_mask(points, voxel, min_neighbours) if len(points) else np.zeros(0, bool)
+    return points[keep], colors[keep], {"opacity": opacity[keep], "views": views[keep]}
+
+
+def sparse_point_mask(points: np.ndarray, voxel: float, min_neighbours: int) -> np.ndarray:
+    """True for points with at least ``min_neighbours`` others in the 3x3x3 voxels around them
+    (floaters are isolated specks)."""
+    ijk = np.floor((points - points.min(0)) / voxel).astype(np.int64) + 1
+    dims = ijk.max(0) + 2
+    key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
+    order = np.argsort(key)
+    sorted_keys = key[order]
+    counts = np.zeros(len(points), np.int64)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            for dz in (-1, 0, 1):
+                if dx == dy == dz == 0:
+                    continue
+                nk = key + (dx * dims[1] + dy) * dims[2] + dz
+                lo = np.searchsorted(sorted_keys, nk, side="left")
+                hi = np.searchsorted(sorted_keys, nk, side="right")
+                counts += hi - lo
+    return counts >= min_neighbours
+
+
+# ----------------------------------------------------------------------------- mesh
+
+
+@torch.no_grad()
+def density_grid(density_fn, aabb, res: int, occupied=None, device="cpu", chunk: int = 1 << 18) -> np.ndarray:
+    """Density at res^3 points spanning the aabb corner to corner; 0 where ``occupied(points)``
+    says the space is empty (the occupancy grid), which saves most of the work."""
+    aabb = torch.as_tensor(aabb, dtype=torch.float32, device=device)
+    axis = [torch.linspace(float(aabb[0, i]), float(aabb[1, i]), res, device=device) for i in range(3)]
+    out = np.zeros(res ** 3, np.float32)
+    n = res ** 3
+    for s in range(0, n, chunk):
+        idx = torch.arange(s, min(n, s + chunk), device=device)
+        pts = torch.stack([axis[0][idx // (res * res)], axis[1][(idx // res) % res], axis[2][idx % res]], -1)
+        vals = torch.zeros(len(idx), device=device)
+        live = occupied(pts) if occupied is not None else torch.ones(len(idx), dtype=torch.bool, device=device)
+        if bool(live.any()):
+            vals[live] = density_fn(pts[live]).float()
+        out[s:s + len(idx)] = vals.cpu().numpy()
+    return out.reshape(res, res, res)
+
+
+def marching_cubes(volume: np.ndarray, aabb, level: float):
+    """Vertices (world), triangles (outward winding), outward unit normals. The volume is padded
+    with empty space so surfaces that touch the box still close."""
+    from skimage.measure import marching_cubes as mc
+
+    aabb = np.asarray(aabb, np.float64)
+    res = volume.shape[0]
+    spacing = (aabb[1] - aabb[0]) / (res - 1)
+    if not volume.max() > level:  # nothing dense enough: no surface
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32), np.zeros((0, 3), np.float32)
+    padded = np.pad(volume, 1, constant_values=min(0.0, float(volume.min())))
+    verts, faces, normals, _ = mc(padded, level=level, spacing=tuple(spacing), gradient_direction="descent")
+    verts = verts - spacing + aabb[0]
+    # Face winding so that (b - a) x (c - a) points along the outward normal (Blender's rule).
+    a, b, c = (verts[faces[:, i]] for i in range(3))
+    cross = np.cross(b - a, c - a)
+    if np.sum(cross * normals[faces].mean(1)) < 0:
+        faces = faces[:, ::-1]
+    return verts.astype(np.float32), np.ascontiguousarray(faces, np.int32), normals.astype(np.float32)
+
+
+def remove_small_components(verts, faces, normals, min_fraction: float = 0.05):
+    """Keep the connected pieces with at least ``min_fraction`` of the largest piece's faces."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(faces) == 0:
+        return verts, faces, normals
+    n = len(verts)
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    face_label = labels[faces[:, 0]]
+    sizes = np.bincount(face_label)
+    keep_face = sizes[face_label] >= min_fraction * sizes.max()
+    faces = faces[keep_face]
+    used = np.zeros(n, bool)
+    used[faces.reshape(-1)] = True
+    remap = np.cumsum(used) - 1
+    return verts[used], remap[faces].astype(np.int32), normals[used]
+
+
+@torch.no_grad()
+def vertex_colors(model, verts, normals, device, chunk: int = 65536) -> np.ndarray:
+    """The field's colour just inside each vertex, seen from outside along the normal."""
+    field = model.field
+    inset = float((field.aabb[1] - field.aabb[0]).min()) / 512.0
+    out = []
+    for s in range(0, len(verts), chunk):
+        v = torch.as_tensor(verts[s:s + chunk], device=device)
+        nrm = torch.nn.functional.normalize(torch.as_tensor(normals[s:s + chunk], device=device), dim=-1)
+        _, rgb = field(v - nrm * inset, -nrm)
+        out.append(rgb.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
+
+
+def mesh_from_field(model, device, res: int = 256, level: float | None = None, min_fraction: float = 0.05, ctx=None):
+    """Vertices (N, 3), vertex colours (N, 3) uint8, triangles (M, 3) and the iso level used."""
+    aabb = model.field.aabb.detach().cpu().numpy()
+    spacing = float(((aabb[1] - aabb[0]) / (res - 1)).min())
+    if level is None:
+        level = float(-np.log(0.5) / spacing)  # half the light stops within one voxel
+    if ctx is not None:
+        ctx.progress("Exporting mesh", 0, 2)
+    vol = density_grid(model.field.density, aabb, res, occupied=model.grid.lookup, device=device)
+    if ctx is not None:
+        ctx.progress("Exporting mesh", 1, 2)
+    verts, faces, normals = marching_cubes(vol, aabb, level)
+    verts, faces, normals = remove_small_components(verts, faces, normals, min_fraction)
+    colors = vertex_colors(model, verts, normals, device)
+    if ctx is not None:
+        ctx.progress("Exporting mesh", 2, 2)
+    return verts, np.clip(np.round(colors * 255), 0, 255).astype(np.uint8), faces, level

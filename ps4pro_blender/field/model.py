@@ -1,0 +1,111 @@
+"""The field, its occupancy grid and background as one module, and the checkpoint format.
+
+A checkpoint is ``torch.save`` of plain data, loaded with ``weights_only=True``:
+``{"format": "ps4pro-field", "version": 1, "config": {...}, "state_dict": {...}, "step": n, ...}``
+(``checkpoint.pt`` during training adds the optimizer state; ``field.pt`` is the finished field).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import torch
+from torch import nn
+
+from ..protocol import JobError
+from . import render, sampler
+from .occupancy import OccupancyGrid
+from .triplane import TriPlane
+
+FORMAT = "ps4pro-field"
+VERSION = 1
+
+# Model settings kept in the checkpoint's config (everything needed to rebuild the module).
+MODEL_KEYS = ("aabb", "res", "channels", "hidden", "geo_feat", "combine", "density_bias", "grid_res",
+              "background", "env_res", "samples", "bins")
+
+
+class FieldModel(nn.Module):
+    def __init__(self, config: dict):
+        super().__init__()
+        c = config
+        self.config = {k: c[k] for k in MODEL_KEYS}
+        self.field = TriPlane(c["aabb"], c["res"], c["channels"], c["hidden"], c["geo_feat"], c["combine"], c["density_bias"])
+        self.grid = OccupancyGrid(c["aabb"], c["grid_res"])
+        self.background = render.Background(c["background"], c["env_res"])
+        self.samples = int(c["samples"])
+        self.bins = int(c["bins"])
+
+    def render_rays(self, origins, dirs, zscale, gen=None, bg=None):
+        """Colour over the background (B, 3), the field's own colour (B, 3), opacity (B,) and planar
+        depth (B, NaN where the ray sees nothing). ``gen`` jitters samples (training)."""
+        aabb = self.field.aabb
+        near, far, hit = sampler.intersect_aabb(origins, dirs, aabb)
+        b = origins.shape[0]
+        color = torch.zeros(b, 3, device=origins.device, dtype=origins.dtype)
+        opacity = torch.zeros(b, device=origins.device, dtype=origins.dtype)
+        dist = torch.zeros(b, device=origins.device, dtype=origins.dtype)
+        t, step, active = sampler.occupied_samples(origins, dirs, near, far, self.grid, self.bins, self.samples, gen)
+        active &= hit
+        if bool(active.any()):
+            o, d, t, step = origins[active], dirs[active], t[active], step[active]
+            pts = o[:, None, :] + d[:, None, :] * t[..., None]
+            n = t.shape[1]
+            sigma, rgb = self.field(pts.reshape(-1, 3), d[:, None, :].expand(-1, n, -1).reshape(-1, 3))
+            w = render.composite_weights(sigma.view(-1, n), step[:, None])
+            c, a, z = render.accumulate(w, rgb.view(-1, n, 3), t)
+            color = color.index_put((active,), c)
+            opacity = opacity.index_put((active,), a)
+            dist = dist.index_put((active,), z)
+        if bg is None:
+            bg = self.background.color(dirs, gen)
+        depth = torch.where(opacity > 1e-4, dist * zscale, torch.full_like(dist, float("nan")))
+        return {"rgb": color + (1.0 - opacity)[:, None] * bg, "field_rgb": color, "opacity": opacity,
+                "depth": depth, "background": bg}
+
+    def occupancy_density(self, x):
+        return self.field.density(x)
+
+
+def save_atomic(obj: dict, path: str) -> None:
+    """torch.save under a temporary name in the same folder, then rename over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def checkpoint(model: FieldModel, step: int, **more) -> dict:
+    cfg = dict(model.config, res=model.field.res)
+    return {"format": FORMAT, "version": VERSION, "config": cfg, "state_dict": model.state_dict(),
+            "step": int(step), **more}
+
+
+def read(path: str, device="cpu") -> dict:
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise JobError(f"No checkpoint at {path}", hint="Pick a checkpoint.pt or field.pt written by reconstruct")
+    except Exception as exc:
+        raise JobError(f"Cannot read checkpoint {path}: {exc}", hint="The file is damaged or not a PS4PRO field")
+    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
+        raise JobError(f"{path} is not a PS4PRO field checkpoint", hint="Pick a file written by reconstruct")
+    if ck.get("version") != VERSION:
+        raise JobError(f"{path} has field format version {ck.get('version')}, this backend reads {VERSION}",
+                       hint="Reconstruct again with this version")
+    return ck
+
+
+def load(path: str, device="cpu") -> tuple[FieldModel, dict]:
+    ck = read(path, device)
+    model = FieldModel(ck["config"]).to(device)
+    model.load_state_dict(ck["state_dict"])
+    return model, ck

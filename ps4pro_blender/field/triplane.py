@@ -1,0 +1,99 @@
+"""The tri-plane field: three axis-aligned feature planes (xy, xz, yz) sampled with ``grid_sample``,
+combined by concatenation (or product), decoded by tiny MLPs into density and view-dependent colour.
+
+The planes are the whole scene representation (the MLPs are shared and small), which is also what a
+3D Snapshot stores. Their resolution can grow mid-training (coarse-to-fine) by bilinear upsampling.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+
+def sh_encode(d: torch.Tensor) -> torch.Tensor:
+    """Real spherical harmonics up to degree 2 (9 values) of unit directions: a cheap, smooth
+    direction encoding; view dependence in captures is mostly low-frequency."""
+    x, y, z = d.unbind(-1)
+    return torch.stack(
+        [
+            torch.full_like(x, 0.28209479),
+            -0.48860251 * y, 0.48860251 * z, -0.48860251 * x,
+            1.09254843 * x * y, -1.09254843 * y * z, 0.31539157 * (3 * z * z - 1),
+            -1.09254843 * x * z, 0.54627421 * (x * x - y * y),
+        ],
+        -1,
+    )
+
+
+class TriPlane(nn.Module):
+    def __init__(self, aabb, res=128, channels=16, hidden=64, geo_feat=15, combine="concat", density_bias=1.0):
+        super().__init__()
+        if combine not in ("product", "concat"):
+            raise ValueError(f"combine must be product or concat, not {combine!r}")
+        self.config = dict(res=res, channels=channels, hidden=hidden, geo_feat=geo_feat, combine=combine,
+                           density_bias=density_bias)
+        # Starting density ~e^bias per unit length: enough that surfaces appear within the first
+        # steps (the occupancy priors keep this fog out of known-empty space).
+        self.density_bias = float(density_bias)
+        self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3).clone())
+        planes = torch.empty(3, channels, res, res)
+        # Product: features around 0.1..0.5 so the product of three starts small but not zero
+        # (the K-Planes initialisation); concatenation: small noise around zero.
+        if combine == "product":
+            planes.uniform_(0.1, 0.5)
+        else:
+            planes.normal_(0.0, 0.1)
+        self.planes = nn.Parameter(planes)
+        in_dim = channels if combine == "product" else 3 * channels
+        self.density_net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1 + geo_feat))
+        self.color_net = nn.Sequential(nn.Linear(geo_feat + 9, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+
+    @property
+    def res(self) -> int:
+        return int(self.planes.shape[-1])
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = self.aabb[0], self.aabb[1]
+        return (x - lo) / (hi - lo) * 2.0 - 1.0
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3) world points -> (N, C) or (N, 3C) plane features."""
+        u = self.normalize(x)
+        # One grid_sample call for all three planes: the planes are a batch of 3.
+        grid = torch.stack([u[:, [0, 1]], u[:, [0, 2]], u[:, [1, 2]]]).unsqueeze(2)  # (3, N, 1, 2)
+        f = F.grid_sample(self.planes, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        f = f[..., 0]  # (3, C, N)
+        if self.config["combine"] == "product":
+            return (f[0] * f[1] * f[2]).t()
+        return f.permute(2, 0, 1).reshape(x.shape[0], -1)
+
+    def _density(self, x):
+        h = self.density_net(self.features(x))
+        # Truncated exp: sharp surfaces need a wide density range; the clamp keeps it finite.
+        sigma = torch.exp((h[:, 0] + self.density_bias).clamp(max=15.0))
+        return sigma, h[:, 1:]
+
+    def density(self, x: torch.Tensor) -> torch.Tensor:
+        return self._density(x)[0]
+
+    def forward(self, x: torch.Tensor, d: torch.Tensor):
+        """Density (N,) and colour (N, 3) in 0..1 at points x looking along unit directions d."""
+        sigma, geo = self._density(x)
+        rgb = torch.sigmoid(self.color_net(torch.cat([geo, sh_encode(d)], -1)))
+        return sigma, rgb
+
+    @torch.no_grad()
+    def upsample(self, res: int) -> None:
+        """Grow the planes to res x res by bilinear interpolation (same corners as grid_sample), so
+        the field stays (nearly) the same function and training continues where it was."""
+        if res == self.res:
+            return
+        self.planes = nn.Parameter(resize_planes(self.planes.data, res))
+        self.config["res"] = res
+
+
+def resize_planes(planes: torch.Tensor, res: int) -> torch.Tensor:
+    return F.interpolate(planes, size=(res, res), mode="bilinear", align_corners=True).contiguous()

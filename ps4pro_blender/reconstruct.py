@@ -1,0 +1,268 @@
+"""``reconstruct``: train a tri-plane radiance field on a dataset, evaluate it on held-out views,
+export a coloured point cloud and a mesh.
+
+Writes into ``--out``: ``checkpoint.pt`` (while training, atomically; resume with ``--resume``),
+``field.pt`` (the finished field), ``eval.json`` and ``eval/*.png`` (ground truth | render, test
+views only), ``points.ply``, ``mesh.ply`` and, with ``--render-path``, ``renders/*.png``.
+A cancel keeps the last checkpoint and writes no finished output.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from . import dataset as ds
+from . import depth_io, fusion, ply, protocol
+from .cli import Command
+from .protocol import JobError
+
+SPLIT_EVERY = 8  # with no test views, every 8th real training view is held out
+
+
+def choose_split(data: ds.Dataset, ctx) -> tuple[list, list, str | None]:
+    """Training and held-out views. With no test split: the val split, else a deterministic
+    1-in-8 choice of real (not synthetic) training views, and synthetic views made from those
+    are left out so nothing of a held-out view is trained on."""
+    train, test = data.split("train"), data.split("test")
+    if test:
+        return train, test, None
+    if data.split("val"):
+        note = f"The dataset has no test views; evaluating on its {len(data.split('val'))} val views"
+        ctx.emit.warning(note)
+        return train, data.split("val"), note
+    real = [f for f in train if not f.extra.get("synthetic")]
+    if len(real) < 2:
+        raise JobError(f"The dataset has {len(real)} real training view(s) and no test views",
+                       hint="Capture at least two views, some marked as test")
+    picks = real[SPLIT_EVERY // 2::SPLIT_EVERY] or [real[len(real) // 2]]
+    held = {os.path.normpath(f.image_path) for f in picks}
+    rel = {os.path.relpath(p, data.root).replace(os.sep, "/") for p in held}
+
+    def leaks(f):
+        return any(str(s).lstrip("./") in rel for s in f.extra.get("source") or [])
+
+    train = [f for f in train if os.path.normpath(f.image_path) not in held and not leaks(f)]
+    note = (f"The dataset has no test views; held out {len(picks)} of its {len(real)} real training views "
+            f"(every {SPLIT_EVERY}th) for evaluation")
+    ctx.emit.warning(note)
+    return train, picks, note
+
+
+def load_view(frame: ds.Frame, depth_channel=None, with_depth=True):
+    rgba = ds.load_rgba(frame.image_path)
+    name = os.path.basename(frame.image_path)
+    if rgba.shape[:2] != (frame.h, frame.w):
+        raise JobError(f"Image {name} is {rgba.shape[1]}x{rgba.shape[0]} but transforms.json says {frame.w}x{frame.h}",
+                       hint="Re-capture the dataset, or fix w/h in transforms.json")
+    depth = None
+    if with_depth and frame.depth_path:
+        depth = depth_io.read_depth(frame.depth_path, depth_channel)
+        if depth.shape != rgba.shape[:2]:
+            raise JobError(f"Depth for {name} is {depth.shape[1]}x{depth.shape[0]}, the image {rgba.shape[1]}x{rgba.shape[0]}",
+                           hint="Re-capture the dataset")
+        depth = np.where(depth_io.valid_mask(depth), depth, np.nan).astype(np.float32)
+    return rgba, depth
+
+
+def scene_bounds(data: ds.Dataset, frames, depths, ctx) -> np.ndarray:
+    """The dataset's aabb, else the bounds of its depth, else a cube where the cameras look;
+    padded a little so surfaces on the stated bounds stay inside."""
+    if data.aabb is not None:
+        lo, hi = data.aabb
+    else:
+        pts = [fusion.backproject(f, np.nan_to_num(d, nan=0.0))[np.isfinite(d)] for f, d in zip(frames, depths)
+               if d is not None]
+        pts = np.concatenate(pts) if pts else np.zeros((0, 3))
+        if len(pts):
+            lo, hi = np.percentile(pts, 0.5, axis=0), np.percentile(pts, 99.5, axis=0)
+            ctx.emit.warning("The dataset gives no aabb; using the bounds of its depth maps")
+        else:
+            # The point nearest to every camera's viewing axis (least squares), half the median
+            # camera distance around it.
+            a, b = np.zeros((3, 3)), np.zeros(3)
+            for f in frames:
+                d = -f.c2w[:3, 2] / np.linalg.norm(f.c2w[:3, 2])
+                p = np.eye(3) - np.outer(d, d)
+                a += p
+                b += p @ f.c2w[:3, 3]
+            centre = np.linalg.lstsq(a, b, rcond=None)[0]
+            r = 0.5 * float(np.median([np.linalg.norm(f.c2w[:3, 3] - centre) for f in frames]))
+            lo, hi = centre - r, centre + r
+            ctx.emit.warning("The dataset gives no aabb and no depth; guessing the bounds from where the cameras look")
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    pad = 0.04 * float((hi - lo).max())
+    return np.stack([lo - pad, hi + pad])
+
+
+def occupancy_priors(trainer, frames, images, depths, ctx) -> list[str]:
+    """Restrict the occupancy grid with what the capture knows: surfaces from depth (when every
+    real training view has it), empty space from transparent pixels."""
+    import torch
+
+    grid = trainer.model.grid
+    real = [i for i, f in enumerate(frames) if not f.extra.get("synthetic")]
+    notes = []
+    if real and all(depths[i] is not None for i in real):
+        pts = [fusion.backproject(frames[i], np.nan_to_num(depths[i], nan=0.0))[np.isfinite(depths[i])] for i in real]
+        pts = torch.as_tensor(np.concatenate(pts), dtype=torch.float32, device=grid.aabb.device)
+        grid.restrict(grid.points_to_cells(pts), dilate=2)
+        notes.append("depth")
+    if trainer.model.background.mode == "alpha":
+        empty = torch.zeros_like(grid.allowed)
+        for n, i in enumerate(real):
+            ctx.progress("Carving empty space", n, len(real))
+            f = frames[i]
+            empty |= grid.carve(f.c2w, f.fx, f.fy, f.cx, f.cy, images[i][..., 3])
+        grid.restrict(~empty, dilate=1)
+        notes.append("alpha")
+    return notes
+
+
+def heldout_pixels(frames, images, device, transparent: bool, count: int, seed: int):
+    """A fixed random set of test pixels (rays and target colour) for the running PSNR."""
+    import torch
+
+    from .field import sampler
+
+    rng = np.random.default_rng(seed)
+    per = max(1, count // len(frames))
+    parts = []
+    for f, im in zip(frames, images):
+        idx = rng.choice(f.w * f.h, size=min(per, f.w * f.h), replace=False)
+        px, py = torch.as_tensor(idx % f.w), torch.as_tensor(idx // f.w)
+        c2w = torch.as_tensor(f.c2w, dtype=torch.float32)
+        o, d, zs = sampler.pixel_rays(c2w, f.fx, f.fy, f.cx, f.cy, px, py)
+        px_rgba = im.reshape(-1, 4)[idx]
+        target = px_rgba[:, :3] * px_rgba[:, 3:] + (1 - px_rgba[:, 3:]) if transparent else px_rgba[:, :3]
+        parts.append((o, d, zs, torch.as_tensor(target, dtype=torch.float32)))
+    return tuple(torch.cat([p[k] for p in parts]).to(device) for k in range(4))
+
+
+def detect_background(images) -> str:
+    """``alpha`` when the training images have real transparency, else a learned environment."""
+    clear = sum(float((im[..., 3] < 0.5).mean()) for im in images) / max(1, len(images))
+    return "alpha" if clear > 1e-3 else "env"
+
+
+def run(ctx, args) -> dict:
+    import torch
+
+    from .field import evaluate as E
+    from .field import export as X
+    from .field import model as M
+    from .field.trainer import PixelStore, Trainer
+
+    out = args.out or ctx.job_dir
+    if not out:
+        raise JobError("No output folder", hint="Pass --out DIR (or --job DIR)")
+    out = os.path.abspath(out)
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as exc:
+        raise JobError(f"Cannot write to {out}: {exc.strerror}", hint="Choose a writable folder")
+    if args.steps is not None and args.steps < 1 or args.minutes is not None and args.minutes <= 0:
+        raise JobError("--steps and --minutes must be positive", hint="")
+    device = ctx.torch_device()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+
+    data = ds.load(args.dataset)
+    train, test, split_note = choose_split(data, ctx)
+    channel = data.depth.get("exr_channel")
+    images, depths = [], []
+    for i, f in enumerate(train):
+        ctx.progress("Loading views", i, len(train) + len(test))
+        rgba, depth = load_view(f, channel)
+        images.append(rgba)
+        depths.append(depth)
+    test_images = []
+    for i, f in enumerate(test):
+        ctx.progress("Loading views", len(train) + i, len(train) + len(test))
+        test_images.append(load_view(f, with_depth=False)[0])
+    background = args.background if args.background != "auto" else detect_background(images)
+    aabb = scene_bounds(data, train, depths, ctx)
+    cfg = dict(aabb=aabb.tolist(), res=args.plane_res, res_start=min(args.plane_res, max(32, args.plane_res // 4)),
+               combine=args.combine, channels=args.channels, grid_res=args.grid_res, background=background, samples=args.samples, bins=2 * args.grid_res,
+               batch_rays=args.batch_rays, lr=args.lr, depth_loss=args.depth_loss, seed=args.seed)
+    transparent = background == "alpha"
+    heldout = heldout_pixels(test, test_images, device, transparent, 4096, args.seed)
+    ctx.emit.status(f"{len(train)} training views, {len(test)} test views, background {background}, device {device}")
+    store = PixelStore(train, images, depths, device)
+    trainer = Trainer(cfg, store, heldout, device)
+    checkpoint = os.path.join(out, "checkpoint.pt")
+    if args.resume:
+        trainer.load(os.path.abspath(args.resume))
+        ctx.emit.status(f"Resumed from {args.resume} at step {trainer.step}")
+        priors = ["checkpoint"]
+    else:
+        priors = occupancy_priors(trainer, train, images, depths, ctx)
+    ctx.emit.status(f"Occupancy {trainer.model.grid.occupancy():.1%} after priors ({', '.join(priors) or 'none'})")
+
+    steps, seconds = args.steps, (args.minutes * 60.0 if args.minutes else None)
+    if steps is None and seconds is None:
+        seconds = 600.0
+    summary = trainer.run(ctx, steps=steps, seconds=seconds, checkpoint_path=checkpoint)
+    trainer.save(checkpoint)
+    field_path = os.path.join(out, "field.pt")
+    M.save_atomic(M.checkpoint(trainer.model, trainer.step, train=dict(trainer.cfg), history=trainer.history),
+                  field_path)
+    model = trainer.model.eval()
+
+    report = E.evaluate(model, test, test_images, device, os.path.join(out, "eval"), ctx)
+    report.update(summary, device=str(device), background=background, train_views=len(train), test_views=len(test),
+                  split_note=split_note, history=trainer.history, occupancy=round(model.grid.occupancy(), 4),
+                  config=trainer.cfg)
+    eval_path = os.path.join(out, "eval.json")
+    protocol.write_json_atomic(eval_path, report)
+    result = {"field": field_path, "checkpoint": checkpoint, "eval": eval_path, "psnr": report["psnr"],
+              "ssim": report["ssim"], "steps": trainer.step, "train_seconds": summary["train_seconds"],
+              "seconds_per_step": summary["seconds_per_step"], "test_views": len(test), "background": background,
+              "device": str(device), "points": None, "mesh": None}
+    if split_note:
+        result["split_note"] = split_note
+    if not args.no_export:
+        points, colors, extra = X.points_from_views(model, train, device, ctx=ctx)
+        points_path = os.path.join(out, "points.ply")
+        ply.write_ply(points_path, points, colors, extra=extra, comments=["PS4PRO reconstruct points"])
+        verts, vcolors, faces, level = X.mesh_from_field(model, device, res=args.mesh_res, ctx=ctx)
+        mesh_path = os.path.join(out, "mesh.ply")
+        ply.write_ply(mesh_path, verts, vcolors, faces=faces, comments=["PS4PRO reconstruct mesh"])
+        result.update(points=points_path, num_points=int(len(points)), mesh=mesh_path, num_vertices=int(len(verts)),
+                      num_faces=int(len(faces)), mesh_level=level)
+    if args.render_path:
+        cams = ds.load(args.render_path).frames
+        result["renders"] = E.render_path(model, cams, device, os.path.join(out, "renders"), ctx)
+    return result
+
+
+def _arguments(parser):
+    parser.add_argument("dataset", help="dataset folder or transforms.json (ours, instant-ngp, nerfstudio, NeRF-blender)")
+    parser.add_argument("--out", help="output folder (default: the job folder)")
+    budget = parser.add_argument_group("budget (default: 10 minutes)")
+    budget.add_argument("--steps", type=int, help="training steps (total, counting resumed ones)")
+    budget.add_argument("--minutes", type=float, help="training time in minutes")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pt")
+    parser.add_argument("--depth-loss", type=float, default=0.1, help="weight of the depth loss where views have depth (0: off)")
+    parser.add_argument("--plane-res", type=int, default=128, help="final tri-plane resolution (starts at a quarter)")
+    parser.add_argument("--channels", type=int, default=16, help="features per plane texel")
+    parser.add_argument("--grid-res", type=int, default=128, help="occupancy grid resolution")
+    parser.add_argument("--samples", type=int, default=64, help="samples per ray in occupied space")
+    parser.add_argument("--batch-rays", type=int, default=2048, help="rays per step")
+    parser.add_argument("--lr", type=float, default=3e-2)
+    parser.add_argument("--combine", choices=("concat", "product"), default="concat", help="how the three planes' features combine")
+    parser.add_argument("--background", choices=("auto", "alpha", "env"), default="auto",
+                        help="alpha: transparent capture; env: learned environment (HDRI); auto: from the images")
+    parser.add_argument("--mesh-res", type=int, default=256, help="marching-cubes grid resolution")
+    parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
+    parser.add_argument("--render-path", metavar="JSON", help="transforms.json of cameras to render novel views for")
+
+
+COMMAND = Command(
+    name="reconstruct",
+    help="train a tri-plane radiance field on a dataset, evaluate it on held-out views, export points and a mesh",
+    add_arguments=_arguments,
+    run=run,
+)

@@ -1,0 +1,236 @@
+"""The tri-plane field: ray convention, volume rendering, training, checkpoints, cancel, export.
+
+Tiny settings throughout (a 64 x 48 synthetic plane, a few hundred rays, tens of steps): these
+check behaviour, not quality; quality lives in bench/.
+"""
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from ps4pro_blender import dataset, depth_io, fusion, protocol
+from ps4pro_blender import reconstruct as R
+from ps4pro_blender.field import export, render, sampler
+from ps4pro_blender.field.model import FieldModel
+from ps4pro_blender.field.occupancy import OccupancyGrid
+from ps4pro_blender.field.trainer import PixelStore, Trainer
+
+from conftest import REPO
+from synthetic_dataset import make
+
+TINY = dict(res=32, res_start=32, channels=8, hidden=32, grid_res=32, bins=64, samples=16, batch_rays=256,
+            eval_every=20, background="alpha")
+
+
+class Ctx:
+    """Enough of cli.Context for in-process runs."""
+
+    class emit:
+        warnings = []
+        warning = staticmethod(lambda text: Ctx.emit.warnings.append(text))
+        status = staticmethod(lambda text: None)
+
+    def progress(self, *a, **k):
+        pass
+
+    def check_cancel(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make(str(tmp_path_factory.mktemp("field") / "data"), n_views=8)
+
+
+@pytest.fixture(scope="module")
+def views(data_dir):
+    data = dataset.load(data_dir)
+    train, test, _ = R.choose_split(data, Ctx())
+    ims, deps = zip(*[R.load_view(f) for f in train])
+    tims = [R.load_view(f)[0] for f in test]
+    aabb = R.scene_bounds(data, train, deps, Ctx())
+    held = R.heldout_pixels(test, tims, "cpu", True, 1024, 0)
+    return dict(train=train, ims=ims, deps=deps, aabb=aabb, held=held)
+
+
+def trainer(views, **cfg):
+    torch.use_deterministic_algorithms(True)
+    t = Trainer(dict(TINY, aabb=views["aabb"].tolist(), **cfg), PixelStore(views["train"], views["ims"], views["deps"], "cpu"),
+                views["held"], "cpu")
+    R.occupancy_priors(t, views["train"], views["ims"], views["deps"], Ctx())
+    return t
+
+
+def test_rays_pass_through_the_points_their_pixels_see(data_dir):
+    frame = dataset.load(data_dir).frames[1]
+    depth = depth_io.read_depth(frame.depth_path)
+    py, px = np.argwhere(depth_io.valid_mask(depth))[[0, 100, -1]].T
+    world = fusion.backproject(frame, depth)[py, px]  # the dataset's own projection convention
+    o, d, zs = sampler.pixel_rays(torch.tensor(frame.c2w, dtype=torch.float64), frame.fx, frame.fy, frame.cx, frame.cy,
+                                  torch.tensor(px), torch.tensor(py))
+    t = torch.tensor(depth[py, px], dtype=torch.float64) / zs  # planar depth -> distance along the ray
+    assert np.allclose((o + d * t[:, None]).numpy(), world, atol=1e-6)
+    # And projecting the point back lands on the same pixel centre (+0.5).
+    cam = np.linalg.inv(frame.c2w) @ np.c_[world, np.ones(len(world))].T
+    u, v = frame.fx * cam[0] / -cam[2] + frame.cx, -frame.fy * cam[1] / -cam[2] + frame.cy
+    assert np.allclose(u, px + 0.5) and np.allclose(v, py + 0.5)
+
+
+def test_slab_renders_analytic_opacity_and_depth():
+    sigma, z0, z1 = 5.0, 0.4, 0.6  # a slab 0.2 thick, seen from z = 2 looking down -Z
+    aabb = torch.tensor([[-1.0, -1, -1], [1, 1, 1]])
+    grid = OccupancyGrid(aabb, 40)
+    centres = grid.centres(torch.arange(40 ** 3)).view(40, 40, 40, 3)
+    grid.restrict((centres[..., 2] > z0) & (centres[..., 2] < z1), dilate=0)
+    o, d = torch.tensor([[0.1, 0.2, 2.0]]), torch.tensor([[0.0, 0.0, -1.0]])
+    near, far, hit = sampler.intersect_aabb(o, d, aabb)
+    assert hit.all() and abs(float(near) - 1.0) < 1e-6 and abs(float(far) - 3.0) < 1e-6
+    t, step, active = sampler.occupied_samples(o, d, near, far, grid, 400, 2000)
+    z = 2.0 - t
+    assert active.all() and float(z.min()) > z0 - 1e-6 and float(z.max()) < z1 + 1e-6  # only in occupied space
+    assert abs(float(step) * 2000 - (z1 - z0)) < 1e-5
+    w = render.composite_weights(torch.full_like(t, sigma), step[:, None])
+    _, opacity, dist = render.accumulate(w, torch.ones(1, 2000, 3), t)
+    L = z1 - z0
+    assert abs(float(opacity) - (1 - math.exp(-sigma * L))) < 1e-4
+    expected = (2.0 - z1) + 1 / sigma - L * math.exp(-sigma * L) / (1 - math.exp(-sigma * L))
+    assert abs(float(dist) - expected) < 1e-3
+
+
+def test_training_raises_heldout_psnr(views):
+    t = trainer(views)
+    start = t.heldout_psnr()
+    summary = t.run(None, steps=60)
+    assert summary["steps"] == 60 and math.isfinite(summary["loss"])
+    assert summary["heldout_psnr"] > start + 8, (start, t.history)
+
+
+def test_deterministic_and_resume_continues_at_the_saved_step(views, tmp_path):
+    ck = str(tmp_path / "checkpoint.pt")
+    a = trainer(views, ckpt_every=8)
+    a.run(None, steps=12, checkpoint_path=ck)  # leaves the step-8 checkpoint behind
+    b = trainer(views)
+    b.run(None, steps=12)
+    for (k, va), vb in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+        assert torch.equal(va, vb), k  # same seed, same weights
+    c = trainer(views)
+    c.load(ck)
+    assert c.step == 8
+    c.run(None, steps=12)
+    assert c.step == 12
+    for (k, va), vc in zip(a.model.state_dict().items(), c.model.state_dict().values()):
+        assert torch.equal(va, vc), k  # resumed == uninterrupted
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(views, tmp_path):
+    ck = str(tmp_path / "checkpoint.pt")
+    t = trainer(views, ckpt_every=4)
+    t.run(None, steps=4, checkpoint_path=ck)
+    t.cfg["ckpt_every"] = 0
+    with torch.no_grad():
+        t.model.field.density_net[0].weight.fill_(float("nan"))
+    with pytest.raises(protocol.JobError, match="diverged.*step 4"):
+        t.run(None, steps=8, checkpoint_path=ck)
+    good = trainer(views)
+    good.load(ck)
+    assert good.step == 4 and all(torch.isfinite(v).all() for v in good.model.state_dict().values() if v.is_floating_point())
+
+
+def test_sphere_mesh_lies_within_a_voxel_and_small_pieces_go():
+    aabb = np.array([[-1.0, -1, -1], [1, 1, 1]])
+    blob = torch.tensor([0.8, 0.8, 0.8])
+
+    def density(x):  # a sphere of radius 0.5 (iso 5) and a speck far from it
+        return 50 * (0.6 - x.norm(dim=-1)) + 1e3 * ((x - blob).norm(dim=-1) < 0.06)
+
+    res = 48
+    vol = export.density_grid(density, aabb, res)
+    verts, faces, normals = export.marching_cubes(vol, aabb, 5.0)
+    verts, faces, normals = export.remove_small_components(verts, faces, normals)
+    voxel = 2.0 / (res - 1)
+    r = np.linalg.norm(verts, axis=1)
+    assert len(faces) > 1000 and np.abs(r - 0.5).max() < voxel
+    a, b, c = (verts[faces[:, i]] for i in range(3))
+    assert np.mean(np.sum(np.cross(b - a, c - a) * a, axis=1) > 0) > 0.99  # outward winding
+    assert np.mean(np.sum(normals * verts, axis=1) > 0) > 0.99
+
+
+def test_zero_test_views_make_a_split_without_leaks(data_dir, tmp_path):
+    meta = json.load(open(os.path.join(data_dir, "transforms.json")))
+    for f in meta["frames"]:
+        f["split"] = "train"
+    meta["frames"].append(dict(meta["frames"][4], synthetic=True, source=[meta["frames"][4]["file_path"]]))
+    path = tmp_path / "transforms.json"
+    for f in meta["frames"]:
+        f["file_path"] = os.path.join(data_dir, f["file_path"])
+    json.dump(meta, open(path, "w"))
+    ctx = Ctx()
+    ctx.emit.warnings.clear()
+    data = dataset.load(str(path))
+    data.root = data_dir
+    train, test, note = R.choose_split(data, ctx)
+    assert len(test) == 1 and note and ctx.emit.warnings
+    assert test[0].image_path not in {f.image_path for f in train}
+    assert not any(f.extra.get("synthetic") for f in train)  # the synthetic view made from it is dropped
+
+
+def test_bad_images_are_clear_errors(data_dir):
+    frame = dataset.load(data_dir).frames[0]
+    frame.w += 1
+    with pytest.raises(protocol.JobError, match="transforms.json says"):
+        R.load_view(frame)
+    frame.image_path += ".missing.png"
+    with pytest.raises(protocol.JobError, match="Missing image"):
+        R.load_view(frame)
+
+
+def _cli(*args, **env):
+    return subprocess.Popen([sys.executable, "-m", "ps4pro_blender", "reconstruct", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(REPO), **env))
+
+
+TINY_ARGS = ["--plane-res", "32", "--grid-res", "32", "--samples", "16", "--batch-rays", "256", "--channels", "8"]
+
+
+def test_cli_runs_and_cancel_keeps_the_checkpoint(data_dir, tmp_path):
+    job = tmp_path / "job"
+    out = tmp_path / "out"
+    proc = _cli(data_dir, "--out", str(out), "--job", str(job), "--steps", "100000", *TINY_ARGS, PS4PRO_STEP_DELAY="0.05")
+    job.mkdir()
+    deadline = time.monotonic() + 120
+    for line in proc.stdout:  # wait until training is under way
+        msg = protocol.decode(line)
+        if msg and msg.kind == "progress" and msg.get("stage") == "Training" and msg.get("done") >= 10:
+            break
+        assert time.monotonic() < deadline
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == protocol.EXIT_CANCELLED, err
+    assert not (job / "result.json").exists() and not (out / "field.pt").exists()
+    ck = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ck["format"] == "ps4pro-field" and ck["step"] >= 10  # saved at the cancel
+
+
+def test_cli_end_to_end_writes_eval_points_and_mesh(data_dir, tmp_path):
+    from ps4pro_blender import ply
+
+    out = tmp_path / "out"
+    proc = _cli(data_dir, "--out", str(out), "--steps", "40", "--mesh-res", "48", *TINY_ARGS)
+    stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    result = protocol.decode(stdout.splitlines()[-2]).get("result")
+    report = json.load(open(result["eval"]))
+    assert report["views"] and all(os.path.exists(v["image"]) for v in report["views"])
+    assert result["psnr"] == report["psnr"] and 0 < report["ssim"] <= 1
+    cloud = ply.read_ply(result["points"])
+    assert result["num_points"] == len(cloud.points) > 0 and "opacity" in cloud.extra
+    assert ply.read_ply(result["mesh"]).faces is not None
