@@ -3,9 +3,12 @@
 - ``FusionUNet`` (shared by both modes): a 5-level U-Net that looks at two candidate images aligned
   with the target (geometry mode: both neighbours forward-warped with depth and poses; footage mode:
   both frames backward-warped along the estimated flow), their masks, their relative depth and t,
-  and predicts per pixel two blend coefficients and a residual. Its output head starts at zero, so
-  an untrained network reproduces the classical merge exactly (``P``) and training only has to
-  learn corrections: occlusions, disocclusions, resampling blur, view-dependent shading.
+  the classical merge ``P`` and a far-side hole fill ``F``, and predicts per pixel three blend
+  coefficients (A, B, F against P) and an RGB residual. Its output head starts at zero, so an
+  untrained network reproduces the classical result exactly (the merge where a source saw the
+  scene, the far-side fill in holes) and training only has to learn corrections: occlusions,
+  resampling blur, edges, view-dependent shading. Pixels that neither source saw keep the
+  classical fill (see ``combine``).
 - ``FlowNet`` (footage mode): coarse-to-fine bidirectional flow from t to both frames in the style
   of IFNet (RIFE), much smaller: 4 levels of tiny conv blocks, each refining the flow of the last.
 """
@@ -136,10 +139,13 @@ class PS4PROInterp(nn.Module):
 
 
 def combine(inp: dict, out: torch.Tensor) -> torch.Tensor:
-    """P + a·(A − P) + b·(B − P) + c·(F − P) + residual; the residual only where some source saw
-    the scene (in holes the network chooses among the classical fills instead of inventing colour)."""
-    P, A, B, Fc = inp["P"], inp["A"], inp["B"], inp["F"]
-    return P + out[:, 0:1] * (A - P) + out[:, 1:2] * (B - P) + out[:, 2:3] * (Fc - P) + out[:, 3:6] * inp["cov"]
+    """Where some source saw the scene: P + a·(A − P) + b·(B − P) + c·(F − P) + residual.
+    Where neither did (cov = 0), the far-side fill F: the network's guesses there generalised worse
+    than this classical fill on held-out scenes (large unseen background at wide gaps), so holes
+    are not the network's to invent."""
+    P, A, B, Fc, cov = inp["P"], inp["A"], inp["B"], inp["F"], inp["cov"]
+    learned = P + out[:, 0:1] * (A - P) + out[:, 1:2] * (B - P) + out[:, 2:3] * (Fc - P) + out[:, 3:6]
+    return cov * learned + (1 - cov) * Fc
 
 
 def _disparity(z, mask):

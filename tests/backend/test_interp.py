@@ -85,7 +85,8 @@ def test_z_test_keeps_the_nearer_surface_and_leaves_disocclusions_empty():
     assert torch.isfinite(filled).all() and float(filled[0, 1, 20, 30]) > 0.3  # filled from its surroundings
     # The far-side fill takes the disocclusion's colour from the background, not the occluder.
     far = warp.fill_holes_far(torch.from_numpy(out).permute(2, 0, 1)[None], m, z)
-    assert float(far[0, 0, 14:28, 28:32].max()) < 0.1 < float(filled[0, 0, 14:28, 28:32].mean())
+    red_far, red_plain = float(far[0, 0, 14:28, 28:32].mean()), float(filled[0, 0, 14:28, 28:32].mean())
+    assert red_far < red_plain - 0.1 and float(far[0, 0, 14:28, 31].mean()) < 0.25
 
 
 def test_background_moves_by_rotation_only():
@@ -135,13 +136,17 @@ def test_plain_warp_beats_blending_and_model_starts_at_plain_warp():
     plain = plain[0].permute(1, 2, 0).numpy()
     assert psnr(plain, mid.rgb) > psnr(0.5 * (a.rgb + b.rgb), mid.rgb) + 5
     assert psnr(plain, mid.rgb) > 20
-    # An untrained network (zero output head) reproduces the plain warp exactly.
+    # An untrained network (zero output head) reproduces the plain warp exactly where a source saw
+    # the scene, and the far-side fill in holes.
     net = model.PS4PROInterp().eval()
     wp = warp.warp_pair(T(a.rgb), Z(a.depth), a.K, a.c2w, T(b.rgb), Z(b.depth), b.K, b.c2w, mid.K, mid.c2w, (h, w))
     with torch.no_grad():
         out = net.forward_geometry(wp, 0.5)
+        inp = model.geometry_inputs(wp, 0.5)
     assert out.shape == (1, 3, h, w)
-    assert np.abs(out[0].permute(1, 2, 0).numpy() - plain).max() < 1e-5
+    cov = inp["cov"][0, 0].numpy() > 0
+    assert 0 < (~cov).sum() and np.abs(out[0].permute(1, 2, 0).numpy() - plain)[cov].max() < 1e-5
+    assert torch.allclose(out[0, :, ~torch.from_numpy(cov)], inp["F"][0, :, ~torch.from_numpy(cov)])
 
 
 def test_model_shapes_and_size():
@@ -224,7 +229,7 @@ def test_interpolator_with_and_without_weights(tmp_path):
     weights.save(path, model.PS4PROInterp(), {"modes": ["geometry", "footage"]})
     learned = infer.Interpolator(path, warn=notes.append)
     out2 = learned.views(a, b, mid.c2w, mid.K, 0.5)
-    assert np.abs(out2 - out).max() < 1e-5  # an untrained network is the plain warp
+    assert np.median(np.abs(out2 - out)) < 1e-5  # an untrained network is the plain warp (but for holes)
     assert learned.footage(img0, img1, 0.5).shape == img0.shape
 
 
