@@ -1,5 +1,6 @@
-"""The headless demo, end to end: build a scene, capture it, fuse its depth in the backend,
-import the point cloud, save a .blend and write an HTML report with pictures and numbers.
+"""The headless demo, end to end: build a scene, capture it, augment it with PS4PRO in-between
+views, fuse its depth in the backend, import the point cloud, save a .blend and write an HTML
+report with pictures and numbers.
 
     .venv/blender/bin/python scripts/demo.py [--out demo_out] [--views 24] [--size 200]
 
@@ -220,8 +221,9 @@ def write_report(path, numbers, captured, pictures, held_out):
 figure img{{width:160px;background:#333}} figure.big img{{width:420px}} figcaption{{font-size:12px;color:#555}}
 table{{border-collapse:collapse}} th,td{{border:1px solid #ccc;padding:4px 8px;text-align:left}}</style></head>
 <body><h1>PS4PRO demo</h1>
-<p>A scene built by <code>scripts/demo.py</code>, captured along its animated camera path with Cycles, its depth
-fused into one coloured point cloud by the backend process, and the point cloud imported back into Blender.</p>
+<p>A scene built by <code>scripts/demo.py</code>, captured along its animated camera path with Cycles, augmented
+with synthetic in-between views by PS4PRO, its depth fused into one coloured point cloud by the backend process,
+and the point cloud imported back into Blender.</p>
 <h2>Numbers</h2><table>{rows}</table>
 <h2>Scene and imported result</h2>{figures}
 <h2>Augmentation (PS4PRO)</h2>
