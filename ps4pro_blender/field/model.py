@@ -7,13 +7,12 @@ A checkpoint is ``torch.save`` of plain data, loaded with ``weights_only=True``:
 
 from __future__ import annotations
 
-import os
-import tempfile
 
 import torch
 from torch import nn
 
 from ..protocol import JobError
+from ..torch_io import save_atomic  # noqa: F401  (the trainer and reconstruct save through here)
 from . import render, sampler
 from .occupancy import OccupancyGrid
 from .triplane import TriPlane
@@ -66,21 +65,6 @@ class FieldModel(nn.Module):
 
     def occupancy_density(self, x):
         return self.field.density(x)
-
-
-def save_atomic(obj: dict, path: str) -> None:
-    """torch.save under a temporary name in the same folder, then rename over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def checkpoint(model: FieldModel, step: int, **more) -> dict:

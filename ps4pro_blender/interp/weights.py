@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 from ..protocol import JobError
+from ..torch_io import save_atomic  # noqa: F401  (re-exported for train.py)
 
 FORMAT = "ps4pro-interp"
 CKPT_FORMAT = "ps4pro-interp-checkpoint"
@@ -20,23 +20,6 @@ VERSION = 1
 DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "interp.pt")
 
 _HINT = "Delete the file or point to a weights file that train-interp wrote (the default ships in ps4pro_blender/weights/)"
-
-
-def save_atomic(obj, path: str) -> None:
-    """torch.save under a temporary name in the same folder, then rename over ``path``."""
-    import torch
-
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=folder)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save(path: str, model, meta: dict | None = None) -> None:
