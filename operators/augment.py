@@ -6,8 +6,7 @@ import os
 import bpy
 
 from ..panels.properties import AUGMENT_OPTIONS, FUSE_OPTIONS, fill_unset
-from .backend import BackendJobOperator
-from .driver import OperatorError
+from .backend import BackendJobOperator, dataset_folder
 
 MODES = {"AUTO": "auto", "GEOMETRY": "geometry", "FOOTAGE": "footage"}
 PREVIEW_NAMES = ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B")
@@ -39,15 +38,7 @@ class PS4PRO_OT_augment(BackendJobOperator, bpy.types.Operator):
     def prepare(self, context):
         settings = context.scene.ps4pro
         fill_unset(self, settings, ("dataset", *AUGMENT_OPTIONS))
-        if not self.dataset:
-            self.dataset = settings.last_dataset
-        if not self.dataset:
-            raise OperatorError("No dataset to augment", "Capture the scene first, or choose a dataset folder")
-        self.dataset = os.path.abspath(bpy.path.abspath(self.dataset))
-        if not os.path.isfile(os.path.join(self.dataset, "transforms.json")):
-            raise OperatorError(
-                f"{self.dataset} holds no transforms.json", "Capture the scene first, or choose a dataset folder"
-            )
+        self.dataset = dataset_folder(self.dataset, settings, "augment")
         out = bpy.path.abspath(self.augment_dir) if self.augment_dir else os.path.normpath(self.dataset) + "_augmented"
         self.out_dir = os.path.abspath(out)
 

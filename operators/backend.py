@@ -50,6 +50,17 @@ def new_job_dir(context, command: str) -> str:
     return folder
 
 
+def dataset_folder(path: str, settings, verb: str) -> str:
+    """The absolute dataset folder an operator works on: ``path``, else the last capture."""
+    path = path or settings.last_dataset
+    if not path:
+        raise OperatorError(f"No dataset to {verb}", "Capture the scene first, or choose a dataset folder")
+    path = os.path.abspath(bpy.path.abspath(path))
+    if not os.path.isfile(os.path.join(path, "transforms.json")):
+        raise OperatorError(f"{path} holds no transforms.json", "Capture the scene first, or choose a dataset folder")
+    return path
+
+
 class BackendJobOperator(StepOperator):
     """A StepOperator whose work is one backend job.
 

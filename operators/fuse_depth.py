@@ -5,8 +5,7 @@ import os
 import bpy
 
 from ..panels.properties import FUSE_OPTIONS, fill_unset
-from .backend import BackendJobOperator
-from .driver import OperatorError
+from .backend import BackendJobOperator, dataset_folder
 
 
 class PS4PRO_OT_fuse_depth(BackendJobOperator, bpy.types.Operator):
@@ -20,15 +19,7 @@ class PS4PRO_OT_fuse_depth(BackendJobOperator, bpy.types.Operator):
     def prepare(self, context):
         settings = context.scene.ps4pro
         fill_unset(self, settings, FUSE_OPTIONS)
-        if not self.dataset:
-            self.dataset = settings.last_dataset
-        if not self.dataset:
-            raise OperatorError("No dataset to fuse", "Capture the scene first, or choose a dataset folder")
-        self.dataset = os.path.abspath(bpy.path.abspath(self.dataset))
-        if not os.path.isfile(os.path.join(self.dataset, "transforms.json")):
-            raise OperatorError(
-                f"{self.dataset} holds no transforms.json", "Capture the scene first, or choose a dataset folder"
-            )
+        self.dataset = dataset_folder(self.dataset, settings, "fuse")
 
     def job_command(self, context, job_dir):
         out = os.path.join(job_dir, "points.ply")
