@@ -11,6 +11,7 @@ _MODULES = (
     "setup_backend",
     "capture",
     "augment",
+    "reconstruct",
     "fuse_depth",
     "import_result",
     "cli",

@@ -50,9 +50,10 @@ def new_job_dir(context, command: str) -> str:
     return folder
 
 
-def dataset_folder(path: str, settings, verb: str) -> str:
-    """The absolute dataset folder an operator works on: ``path``, else the last capture."""
-    path = path or settings.last_dataset
+def dataset_folder(path: str, settings, verb: str, prefer_augmented: bool = False) -> str:
+    """The absolute dataset folder an operator works on: ``path``, else the last augmented
+    dataset (where asked for) or the last capture."""
+    path = path or (prefer_augmented and settings.last_augmented) or settings.last_dataset
     if not path:
         raise OperatorError(f"No dataset to {verb}", "Capture the scene first, or choose a dataset folder")
     path = os.path.abspath(bpy.path.abspath(path))

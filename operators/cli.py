@@ -18,6 +18,7 @@ import bpy
 COMMANDS = {
     "capture": "capture",
     "augment": "augment",
+    "reconstruct": "reconstruct",
     "fuse-depth": "fuse_depth",
     "import": "import_result",
     "check": "check_backend",

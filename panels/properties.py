@@ -107,6 +107,22 @@ AUGMENT_OPTIONS = {
     ),
 }
 
+RECONSTRUCT_OPTIONS = {
+    "recon_minutes": FloatProperty(
+        name="Minutes", default=10.0, min=0.1, max=1440.0, description="Training time budget (ignored when Steps is set)"
+    ),
+    "recon_steps": IntProperty(name="Steps", default=0, min=0, description="Training steps (0: use the time budget)"),
+    "plane_res": IntProperty(name="Plane Resolution", default=128, min=16, max=1024, description="Final tri-plane resolution"),
+    "depth_loss": FloatProperty(
+        name="Depth Supervision", default=0.1, min=0.0, max=10.0, description="Weight of the depth loss where views have depth (0: off)"
+    ),
+    "recon_seed": IntProperty(name="Seed", default=0, min=0),
+    "recon_dir": _path(
+        name="Reconstruction Output", default="", subtype="DIR_PATH",
+        description="Folder for the field, evaluation and exports (empty: beside the dataset, with _recon)",
+    ),
+}
+
 IMPORT_OPTIONS = {
     "filepath": _path(name="File", default="", subtype="FILE_PATH", description="PLY file, result.json or dataset"),
     "point_radius": FloatProperty(
@@ -133,6 +149,7 @@ PS4PROSceneSettings = _group(
     CAPTURE_OPTIONS,
     FUSE_OPTIONS,
     AUGMENT_OPTIONS,
+    RECONSTRUCT_OPTIONS,
     IMPORT_OPTIONS,
     extra={
         "last_augmented": StringProperty(name="Last Augmented Dataset", default="", subtype="DIR_PATH"),

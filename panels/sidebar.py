@@ -121,6 +121,34 @@ def draw_preview(layout, settings):
         col.label(text=label)
 
 
+class VIEW3D_PT_ps4pro_reconstruct(PS4PROPanel, bpy.types.Panel):
+    bl_label = "Reconstruct"
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        s = context.scene.ps4pro
+        layout.prop(s, "dataset", text="Dataset")
+        if not s.dataset and (s.last_augmented or s.last_dataset):
+            name = os.path.basename(os.path.normpath(s.last_augmented or s.last_dataset))
+            layout.label(text=f"Default: {name}")
+        col = layout.column(align=True)
+        col.prop(s, "recon_steps")
+        sub = col.row()
+        sub.enabled = s.recon_steps == 0
+        sub.prop(s, "recon_minutes")
+        layout.prop(s, "plane_res")
+        layout.prop(s, "depth_loss")
+        layout.prop(s, "recon_seed")
+        layout.prop(s, "recon_dir")
+        layout.prop(s, "import_result")
+        layout.operator("ps4pro.reconstruct", icon="MESH_ICOSPHERE")
+        state = context.window_manager.ps4pro_job
+        if state.running and state.operator == "ps4pro.reconstruct" and state.text:
+            layout.label(text=state.text)  # live loss and held-out PSNR
+
+
 class VIEW3D_PT_ps4pro_result(PS4PROPanel, bpy.types.Panel):
     bl_label = "Result"
 
@@ -146,7 +174,8 @@ def _status_bar(self, context):
         draw_progress(self.layout.row(), context)
 
 
-CLASSES = [VIEW3D_PT_ps4pro_backend, VIEW3D_PT_ps4pro_capture, VIEW3D_PT_ps4pro_augment, VIEW3D_PT_ps4pro_result]
+CLASSES = [VIEW3D_PT_ps4pro_backend, VIEW3D_PT_ps4pro_capture, VIEW3D_PT_ps4pro_augment,
+           VIEW3D_PT_ps4pro_reconstruct, VIEW3D_PT_ps4pro_result]
 
 
 def register():
