@@ -14,7 +14,7 @@ import extension_build  # scripts/, put on sys.path by conftest.py
 from conftest import REPO
 
 # The operators this release delivers (the public scripting API: keep the ids stable).
-OPERATORS = ("capture", "fuse_depth", "import_result", "check_backend", "setup_backend")
+OPERATORS = ("capture", "augment", "reconstruct", "fuse_depth", "import_result", "check_backend", "setup_backend")
 CATEGORY = "PS4PRO"
 # Repository parts that must never reach a user's Blender.
 NOT_SHIPPED = (".git/", ".github/", ".ci/", ".venv/", "tests/", "bench/", "scripts/", "build/", "dist/",
