@@ -307,18 +307,24 @@ def _vertex_mesh(name, points):
     return mesh
 
 
-def points_object(name, points, colors=None, extra=None, collection=None, radius: float = 0.0, method="AUTO"):
-    """A point-cloud object from float32 (N, 3) points, uint8 (N, 3) colours and extra values.
-
-    ``radius`` <= 0 picks half the typical point spacing. ``method`` forces a path
-    (``POINTCLOUD``, ``CONVERT``, ``GEOMETRY_NODES``); ``AUTO`` takes the best this Blender has.
-    """
+def _geometry_inputs(points, colors, collection):
+    """Contiguous float32 (N, 3) points, N, uint8 (N, 3) colours or None, and the target collection."""
     points = _f32(points).reshape(-1, 3)
     n = int(points.shape[0])
     if colors is not None:
         colors = np.ascontiguousarray(colors, np.uint8).reshape(n, 3)
     if collection is None:
         collection = ensure_collection(bpy.context.scene)
+    return points, n, colors, collection
+
+
+def points_object(name, points, colors=None, extra=None, collection=None, radius: float = 0.0, method="AUTO"):
+    """A point-cloud object from float32 (N, 3) points, uint8 (N, 3) colours and extra values.
+
+    ``radius`` <= 0 picks one from the typical point spacing (``default_radius``). ``method`` forces a path
+    (``POINTCLOUD``, ``CONVERT``, ``GEOMETRY_NODES``); ``AUTO`` takes the best this Blender has.
+    """
+    points, n, colors, collection = _geometry_inputs(points, colors, collection)
     if method == "AUTO":
         method = point_cloud_method()
     if radius is None or radius <= 0.0:
@@ -418,12 +424,7 @@ def mesh_object(name, points, faces, colors=None, extra=None, collection=None):
     ``(corner_vertices, corner_counts)`` pair. Degenerate faces (a vertex repeated) are
     dropped. Vertex colours become the active and render colour attribute ``Col``.
     """
-    points = _f32(points).reshape(-1, 3)
-    n = int(points.shape[0])
-    if colors is not None:
-        colors = np.ascontiguousarray(colors, np.uint8).reshape(n, 3)
-    if collection is None:
-        collection = ensure_collection(bpy.context.scene)
+    points, n, colors, collection = _geometry_inputs(points, colors, collection)
     flat, counts = _corner_arrays(faces)
     if flat.size and (flat.min() < 0 or flat.max() >= n):
         raise ValueError(f"a face refers to a vertex outside 0..{n - 1}")

@@ -39,6 +39,22 @@ class PS4PROPanel:
     bl_region_type = "UI"
     bl_category = "PS4PRO"
 
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.use_property_decorate = False
+        self.draw_settings(layout, context.scene.ps4pro, context)
+
+    def draw_settings(self, layout, s, context):
+        raise NotImplementedError
+
+
+def draw_dataset(layout, s, default_path):
+    """The dataset field, and which dataset an empty field means."""
+    layout.prop(s, "dataset", text="Dataset")
+    if not s.dataset and default_path:
+        layout.label(text=f"Default: {os.path.basename(os.path.normpath(default_path))}")
+
 
 class VIEW3D_PT_ps4pro_backend(PS4PROPanel, bpy.types.Panel):
     bl_label = "Backend"
@@ -55,11 +71,7 @@ class VIEW3D_PT_ps4pro_backend(PS4PROPanel, bpy.types.Panel):
 class VIEW3D_PT_ps4pro_capture(PS4PROPanel, bpy.types.Panel):
     bl_label = "Capture"
 
-    def draw(self, context):
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        s = context.scene.ps4pro
+    def draw_settings(self, layout, s, context):
         layout.prop(s, "source")
         if s.source == "PATH":
             layout.prop(s, "use_scene_frame_range")
@@ -93,12 +105,8 @@ class VIEW3D_PT_ps4pro_capture(PS4PROPanel, bpy.types.Panel):
 class VIEW3D_PT_ps4pro_augment(PS4PROPanel, bpy.types.Panel):
     bl_label = "Augment"
 
-    def draw(self, context):
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        s = context.scene.ps4pro
-        layout.prop(s, "dataset", text="Dataset")
+    def draw_settings(self, layout, s, context):
+        draw_dataset(layout, s, s.last_dataset)
         layout.prop(s, "interp_mode")
         layout.prop(s, "in_between")
         if s.in_between == 0:
@@ -124,15 +132,8 @@ def draw_preview(layout, settings):
 class VIEW3D_PT_ps4pro_reconstruct(PS4PROPanel, bpy.types.Panel):
     bl_label = "Reconstruct"
 
-    def draw(self, context):
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        s = context.scene.ps4pro
-        layout.prop(s, "dataset", text="Dataset")
-        if not s.dataset and (s.last_augmented or s.last_dataset):
-            name = os.path.basename(os.path.normpath(s.last_augmented or s.last_dataset))
-            layout.label(text=f"Default: {name}")
+    def draw_settings(self, layout, s, context):
+        draw_dataset(layout, s, s.last_augmented or s.last_dataset)
         col = layout.column(align=True)
         col.prop(s, "recon_steps")
         sub = col.row()
@@ -152,14 +153,8 @@ class VIEW3D_PT_ps4pro_reconstruct(PS4PROPanel, bpy.types.Panel):
 class VIEW3D_PT_ps4pro_result(PS4PROPanel, bpy.types.Panel):
     bl_label = "Result"
 
-    def draw(self, context):
-        layout = self.layout
-        layout.use_property_split = True
-        layout.use_property_decorate = False
-        s = context.scene.ps4pro
-        layout.prop(s, "dataset", text="Dataset")
-        if not s.dataset and s.last_dataset:
-            layout.label(text=f"Last capture: {os.path.basename(os.path.normpath(s.last_dataset))}")
+    def draw_settings(self, layout, s, context):
+        draw_dataset(layout, s, s.last_dataset)
         layout.prop(s, "voxel_size")
         layout.prop(s, "import_result")
         layout.operator("ps4pro.fuse_depth", icon="POINTCLOUD_DATA")
