@@ -140,7 +140,7 @@ def capture_steps(context, options=None, plan=None):
                 passes = capture_render.render_view(
                     context, writer.image_path(i), os.path.join(scratch, "passes.exr"), plan.passes
                 )
-                writer.add(i, record, passes.get("depth"), passes.get("normals"), passes.get("masks"))
+                writer.add(i, record, passes.get("depth"), passes.get("normals"), passes.get("masks"), view.split)
                 yield Progress("Rendering", i + 1, count, view.name)
             header = _header(context, options, plan, bounds, mask_names, writer)
             writer.finish(header)

@@ -26,6 +26,7 @@ class View:
     name: str  # camera object name, or the virtual name of an orbit view
     frame: int
     camera: object  # the bpy camera object that renders it
+    split: str | None = None  # "train"/"val"/"test" when the camera says so (else Hold Out Every decides)
 
 
 @dataclass
@@ -240,9 +241,17 @@ class CollectionSource(Source):
         yield self._iterate()
 
     def _iterate(self):
+        # Cameras may name their split (custom property ps4pro_split): then the unmarked ones
+        # train, so that a user's hand-placed test views are exactly the held-out ones.
+        marked = any(SPLIT_PROPERTY in cam for cam in self.cameras)
         for cam in self.cameras:
             self.scene.camera = cam
-            yield View(cam.name, self.scene.frame_current, cam)
+            split = str(cam.get(SPLIT_PROPERTY, "train")) if marked else None
+            yield View(cam.name, self.scene.frame_current, cam, split)
+
+
+SPLIT_PROPERTY = "ps4pro_split"
+SPLITS = ("train", "test")  # captures keep no separate val views (see transforms_io)
 
 
 def collection_source(context, options) -> CollectionSource:
@@ -257,6 +266,9 @@ def collection_source(context, options) -> CollectionSource:
         raise OperatorError(f"Collection '{name}' has no cameras", "Put camera objects in it, or pick another collection")
     for cam in cameras:
         check_perspective(cam)
+        if SPLIT_PROPERTY in cam and str(cam[SPLIT_PROPERTY]) not in SPLITS:
+            raise OperatorError(f"Camera '{cam.name}' has {SPLIT_PROPERTY} = {cam[SPLIT_PROPERTY]!r}",
+                                f"Set it to one of {', '.join(SPLITS)}, or remove it")
     return CollectionSource(context.scene, cameras)
 
 

@@ -162,7 +162,7 @@ class DatasetWriter:
     def image_path(self, index: int) -> str:
         return os.path.join(self.folder, "images", f"{index:04d}.png")
 
-    def add(self, index: int, record: dict, depth=None, normal=None, index_pass=None) -> dict:
+    def add(self, index: int, record: dict, depth=None, normal=None, index_pass=None, split=None) -> dict:
         """Write the view's extra files and remember its frame entry (``record``: pose etc.)."""
         stem = f"{index:04d}"
         frame = {"file_path": f"images/{stem}.png", **record}
@@ -178,7 +178,7 @@ class DatasetWriter:
             rel = f"masks/{stem}.png"
             write_png_gray(os.path.join(self.folder, rel), np.rint(index_pass).astype(np.int64), self.mask_bits)
             frame["mask_file_path"] = rel
-        frame["split"] = split_of(index, self.test_every)
+        frame["split"] = split or split_of(index, self.test_every)
         self.frames.append(frame)
         return frame
 

@@ -70,3 +70,14 @@ def classical_flow_t(img0: np.ndarray, img1: np.ndarray, t: float) -> torch.Tens
     ft0 = -(1 - t) * t * f01 + t * t * f10
     ft1 = (1 - t) * (1 - t) * f01 - t * (1 - t) * f10
     return torch.cat([ft0, ft1], 1).float()
+
+
+def classical_flow_t_batch(img0: torch.Tensor, img1: torch.Tensor, t) -> torch.Tensor:
+    """``classical_flow_t`` for a batch of (B, 3, H, W) tensors and per-sample t (float or (B,))."""
+    B = img0.shape[0]
+    ts = t.detach().cpu().reshape(-1).tolist() if torch.is_tensor(t) else [float(t)]
+    ts = ts * B if len(ts) == 1 else ts
+    a = img0.detach().permute(0, 2, 3, 1).cpu().numpy()
+    b = img1.detach().permute(0, 2, 3, 1).cpu().numpy()
+    flows = [classical_flow_t(a[i], b[i], ts[i]) for i in range(B)]
+    return torch.cat(flows).to(img0.device, img0.dtype)

@@ -26,6 +26,10 @@ from . import weights as weightslib
 PLAIN_NOTE = "no trained weights: using the plain geometric warp (lower quality)"
 TILE = 512
 OVERLAP = 64
+# Footage mode runs its fusion net on frames scaled to at most this side and upsamples the blend
+# coefficients: flow already aligns the frames at full resolution, the coefficients are smooth, and
+# a 720p frame then costs a fraction of RIFE's time instead of several times it.
+FOOTAGE_FUSE_SIDE = 384
 
 
 @dataclass
@@ -155,9 +159,18 @@ class Interpolator:
             inp = modellib.footage_inputs(_img(img0[..., :3], dev), _img(img1[..., :3], dev), t, flow)
             return _np(inp["P"])
         i0, i1 = _img(img0[..., :3], dev), _img(img1[..., :3], dev)
-        flow, mask = self.model.flow(i0, i1, t)
+        flow, mask = self.model.estimate_flow(i0, i1, t)
         inp = modellib.footage_inputs(i0, i1, t, flow, mask)
-        out = run_tiled(self.model.fusion, inp["x"], self.tile, self.overlap)
+        H, W = i0.shape[-2:]
+        s = FOOTAGE_FUSE_SIDE / max(H, W)
+        if s < 1:
+            size = (max(1, round(H * s)), max(1, round(W * s)))
+            down = lambda v: torch.nn.functional.interpolate(v, size=size, mode="area")  # noqa: E731
+            small = modellib.footage_inputs(down(i0), down(i1), t, down(flow) * s, down(mask))
+            out = torch.nn.functional.interpolate(self.model.fusion(small["x"]), size=(H, W), mode="bilinear",
+                                                  align_corners=False)
+        else:
+            out = run_tiled(self.model.fusion, inp["x"], self.tile, self.overlap)
         return _np(modellib.combine(inp, out))
 
 

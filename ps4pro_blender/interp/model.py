@@ -10,7 +10,11 @@
   resampling blur, edges, view-dependent shading. Pixels that neither source saw keep the
   classical fill (see ``combine``).
 - ``FlowNet`` (footage mode): coarse-to-fine bidirectional flow from t to both frames in the style
-  of IFNet (RIFE), much smaller: 4 levels of tiny conv blocks, each refining the flow of the last.
+  of IFNet (RIFE), much smaller: 4 levels of tiny conv blocks, each refining the flow and the
+  occlusion mask of the last. It starts from classical DIS flow (``flow.classical_flow_t``), itself
+  coarse to fine, and its output heads start at zero: untrained, it returns the classical flow and
+  blend, and training (a few CPU-minutes, not the GPU-days a flow net learnt from nothing needs)
+  only learns corrections: motion boundaries, occlusion masks, large textureless areas.
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ class FlowBlock(nn.Module):
         self.conv0 = nn.Sequential(conv(cin, c // 2, 2), conv(c // 2, c, 2))
         self.body = nn.Sequential(conv(c, c), conv(c, c), conv(c, c), conv(c, c))
         self.head = nn.ConvTranspose2d(c, 5, 4, 2, 1)
+        nn.init.zeros_(self.head.weight)  # refinements start at zero: see the module note
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, x, flow, scale):
         H, W = x.shape[-2:]
@@ -85,7 +91,8 @@ class FlowBlock(nn.Module):
 
 
 class FlowNet(nn.Module):
-    """Bidirectional flow from the in-between time t to both frames, coarse to fine."""
+    """Bidirectional flow from the in-between time t to both frames, refined coarse to fine from an
+    initial flow (B, 4, H, W: t->0, t->1) and an initial blend-mask logit (B, 1, H, W)."""
 
     def __init__(self, ch=(80, 64, 48, 32), scales=(8, 4, 2, 1)):
         super().__init__()
@@ -94,17 +101,16 @@ class FlowNet(nn.Module):
         self.blocks = nn.ModuleList([FlowBlock(14 + 4, c) for c in ch])
         self.multiple = 4 * max(scales)
 
-    def forward(self, img0, img1, t):
+    def forward(self, img0, img1, t, flow, mask):
         B, _, H, W = img0.shape
         m = self.multiple
         ph, pw = (-H) % m, (-W) % m
         if ph or pw:
-            img0 = F.pad(img0, (0, pw, 0, ph), mode="replicate")
-            img1 = F.pad(img1, (0, pw, 0, ph), mode="replicate")
+            pad = lambda v: F.pad(v, (0, pw, 0, ph), mode="replicate")  # noqa: E731
+            img0, img1, flow, mask = pad(img0), pad(img1), pad(flow), pad(mask)
         tmap = warplib._t_map(t, img0).expand(B, 1, *img0.shape[-2:])
-        flow = img0.new_zeros(B, 4, *img0.shape[-2:])
-        mask = img0.new_zeros(B, 1, *img0.shape[-2:])
-        w0, w1 = img0, img1
+        w0 = flowlib.backward_warp(img0, flow[:, :2])
+        w1 = flowlib.backward_warp(img1, flow[:, 2:])
         for block, scale in zip(self.blocks, self.scales):
             x = torch.cat([img0, img1, w0, w1, tmap, mask], 1)
             dflow, dmask = block(x, flow, scale)
@@ -130,10 +136,15 @@ class PS4PROInterp(nn.Module):
     def forward_geometry(self, w: dict, t):
         return self.fuse(geometry_inputs(w, t))
 
+    def estimate_flow(self, img0, img1, t):
+        """(flow t->0 and t->1, blend-mask logit): classical DIS flow refined by ``FlowNet``."""
+        flow = flowlib.classical_flow_t_batch(img0, img1, t)
+        return self.flow(img0, img1, t, flow, classical_mask_logit(flow, t))
+
     def forward_footage(self, img0, img1, t, flow=None, mask_logit=None):
-        """Returns (rgb, prepared inputs). Without ``flow``, the learned flow estimator runs."""
+        """Returns (rgb, prepared inputs). Without ``flow``, ``estimate_flow`` runs."""
         if flow is None:
-            flow, mask_logit = self.flow(img0, img1, t)
+            flow, mask_logit = self.estimate_flow(img0, img1, t)
         inp = footage_inputs(img0, img1, t, flow, mask_logit)
         return self.fuse(inp), inp
 
@@ -175,6 +186,20 @@ def geometry_inputs(w: dict, t) -> dict:
     return {"x": x, "P": P, "A": A, "B": B, "F": Fc, "cov": mask}
 
 
+def classical_mask(flow, t):
+    """Share of frame 0 in the blend: linear in t, out-of-frame samples taken from the other side."""
+    vA = flowlib.inside_mask(flow[:, :2])
+    vB = flowlib.inside_mask(flow[:, 2:])
+    tmap = warplib._t_map(t, vA).expand_as(vA)
+    m = (1 - tmap) * vA
+    return m / (m + tmap * vB).clamp(min=1e-6)
+
+
+def classical_mask_logit(flow, t):
+    m = classical_mask(flow, t).clamp(0.02, 0.98)
+    return torch.log(m / (1 - m))
+
+
 def footage_inputs(img0, img1, t, flow, mask_logit=None) -> dict:
     """Network inputs from two frames and the flow from t to each (B, 4, H, W: t->0, t->1)."""
     A = flowlib.backward_warp(img0, flow[:, :2])
@@ -182,11 +207,7 @@ def footage_inputs(img0, img1, t, flow, mask_logit=None) -> dict:
     vA = flowlib.inside_mask(flow[:, :2])
     vB = flowlib.inside_mask(flow[:, 2:])
     tmap = warplib._t_map(t, A).expand_as(vA)
-    if mask_logit is None:  # classical: linear blend, out-of-frame samples taken from the other side
-        m = (1 - tmap) * vA
-        m = m / (m + tmap * vB).clamp(min=1e-6)
-    else:
-        m = torch.sigmoid(mask_logit)
+    m = classical_mask(flow, t) if mask_logit is None else torch.sigmoid(mask_logit)
     P = m * A + (1 - m) * B
     z = torch.zeros_like(vA)
     x = torch.cat([A, B, P, P, vA, vB, m, z, z, z, tmap, z, flow / FLOW_NORM], 1)

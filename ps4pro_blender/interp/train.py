@@ -301,6 +301,21 @@ def _lr(step, steps, base):
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
+def init_from(model, path, device) -> str:
+    """Start from trained weights (fine-tuning). The flow estimator is taken only from weights that
+    were trained for footage: elsewhere it is untrained noise, and the fresh one starts at the
+    classical flow."""
+    from . import weights as Wt
+
+    obj = Wt.read(path, device)
+    trained_footage = "footage" in (obj.get("meta") or {}).get("modes", [])
+    own = model.state_dict()
+    take = {k: v for k, v in obj["state_dict"].items()
+            if k in own and own[k].shape == v.shape and (trained_footage or not k.startswith("flow."))}
+    model.load_state_dict(take, strict=False)
+    return f"Initialised {len(take)} of {len(own)} tensors from {path}"
+
+
 def _ckpt_path(args):
     folder = args.ckpt_dir or (os.path.splitext(os.path.abspath(args.out))[0] + "_ckpt")
     return folder, os.path.join(folder, "last.pt")
@@ -345,6 +360,8 @@ def train(ctx, args) -> dict:
     params = M.count_parameters(model)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     start = 0
+    if args.init and not args.resume:
+        ctx.emit.status(init_from(model, args.init, device))
     if args.resume:
         ck = Wt.read_checkpoint(args.resume, device)
         model.load_state_dict(ck["state_dict"])
@@ -392,7 +409,7 @@ def train(ctx, args) -> dict:
         torch.manual_seed(args.seed * 1000003 + step)
         for g in opt.param_groups:
             g["lr"] = _lr(step, args.steps, args.lr)
-        mode = modes[0] if len(modes) == 1 else ("footage" if step % 3 == 2 else "geometry")
+        mode = modes[0] if len(modes) == 1 else ("footage" if rng.random() < args.footage_share else "geometry")
         if mode == "geometry":
             inp, gt = geometry_batch(rng, clips, args.batch, args.crop, device)
             out = model.fuse(inp)
@@ -426,6 +443,7 @@ def train(ctx, args) -> dict:
         evaluate(args.steps)
     meta = {
         "modes": modes, "seed": args.seed, "steps": args.steps, "batch": args.batch, "crop": args.crop, "lr": args.lr,
+        "init": args.init, "footage_share": args.footage_share,
         "data": [os.path.abspath(d) for d in args.data], "num_clips": len(clips),
         "clips": [os.path.join(os.path.basename(os.path.dirname(c.folder)), os.path.basename(c.folder)) for c in clips],
         "eval_data": [os.path.abspath(d) for d in args.eval or []], "eval_clips": len(eval_names), "eval": last_eval,
@@ -453,6 +471,9 @@ def _arguments(parser):
     parser.add_argument("--mode", choices=("geometry", "footage", "both"), default="geometry")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--resume", metavar="CKPT", help="checkpoint to continue from")
+    parser.add_argument("--init", metavar="WEIGHTS", help="start from these weights (fine-tuning; a new optimizer)")
+    parser.add_argument("--footage-share", type=float, default=1 / 3,
+                        help="with --mode both: the share of steps that train footage mode")
     parser.add_argument("--ckpt-dir", help="checkpoint folder (default: next to --out)")
     parser.add_argument("--ckpt-every", type=int, default=250, help="steps between checkpoints (0: none)")
     parser.add_argument("--eval-every", type=int, default=250, help="steps between evaluations (0: only at the end)")

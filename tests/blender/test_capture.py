@@ -267,6 +267,28 @@ def test_collection_capture(scene, tmp_path):
         depth = np.load(os.path.join(out, frame["depth_file_path"]))
         assert depth.dtype == np.float32 and depth.shape == (H, W)
         assert read_png(os.path.join(out, frame["file_path"])).shape == (H, W, 4)
+    assert [f["split"] for f in meta["frames"]] == ["train", "train", "train"]  # Hold Out Every 8
+
+
+def test_collection_cameras_name_their_split(scene, tmp_path):
+    """A camera's ps4pro_split property puts it in that split; unmarked cameras then train."""
+    build_scene(scene, animated=False)
+    coll = bpy.data.collections.new("Rig")
+    scene.collection.children.link(coll)
+    for name, location in (("Rig.A", (7, 0, 2)), ("Rig.B", (-5, -5, 5)), ("Rig.C", (0, -7, 2))):
+        add_camera(scene, name, location, collection=coll)
+    bpy.data.objects["Rig.B"]["ps4pro_split"] = "test"
+    out = str(tmp_path / "split")
+    assert bpy.ops.ps4pro.capture(source="COLLECTION", camera_collection="Rig", depth_format="NONE",
+                                  test_every=2, output_dir=out) == {"FINISHED"}
+    meta = load_json(out)
+    assert [f["split"] for f in meta["frames"]] == ["train", "test", "train"]
+    assert [f["file_path"] for f in load_json(out, "transforms_test.json")["frames"]] == ["./images/0001"]
+    bpy.data.objects["Rig.B"]["ps4pro_split"] = "holdout"
+    with pytest.raises(RuntimeError, match="ps4pro_split"):
+        bpy.ops.ps4pro.capture(source="COLLECTION", camera_collection="Rig", depth_format="NONE",
+                               output_dir=str(tmp_path / "bad"))
+    assert not os.path.exists(str(tmp_path / "bad" / "transforms.json"))
 
 
 @pytest.mark.parametrize("depth_format, odd_camera", [("EXR", False), ("NPY", False), ("NPY", True)])
