@@ -1,6 +1,7 @@
 """``interpolate``: augment a captured dataset with synthetic in-between views (PS4PRO).
 
-For every pair of consecutive training views in capture order, ``k`` views are synthesised at
+For every pair of consecutive training views in capture order (and the last and first views when
+the path is a closed orbit), ``k`` views are synthesised at
 poses between them (rotation slerp, position on the path's spline; intrinsics carried over)
 and written, with the original views, as a new dataset. Each synthetic frame says
 ``synthetic: true``, its ``source`` frames, ``t`` and a loss ``weight``. Test and validation
@@ -54,14 +55,33 @@ def plan(data: ds.Dataset, k: int = 0, max_gap_deg: float = 6.0) -> list[dict]:
             hint="Capture all views at one resolution",
         )
     path = [f.c2w for f in sources]
+    pairs = list(zip(sources, sources[1:]))
+    closed = is_closed_loop(path)
+    if closed:  # an orbit that comes back to its start: its last gap is a pair too
+        pairs.append((sources[-1], sources[0]))
+        spline = [path[-1]] + path + path[:2]  # neighbours wrap around the loop
     jobs = []
-    for i, (a, b) in enumerate(zip(sources, sources[1:])):
+    for i, (a, b) in enumerate(pairs):
         gap = poses.view_angle_deg(a.c2w, b.c2w)
         n = count_between(gap, k, max_gap_deg)
         for j in range(1, n + 1):
             t = j / (n + 1)
-            jobs.append({"a": a, "b": b, "pair": i, "t": t, "gap_deg": gap, "c2w": poses.interpolate_pose(path, i, t)})
+            c2w = poses.interpolate_pose(spline, i + 1, t) if closed else poses.interpolate_pose(path, i, t)
+            jobs.append({"a": a, "b": b, "pair": i, "t": t, "gap_deg": gap, "c2w": c2w})
     return jobs
+
+
+def is_closed_loop(path: list[np.ndarray]) -> bool:
+    """Does the path come back to its start (a full orbit)? Its closing gap, in view angle and in
+    distance, is no larger than 1.5 times its typical step."""
+    if len(path) < 4:
+        return False
+    angles = [poses.view_angle_deg(a, b) for a, b in zip(path, path[1:])]
+    steps = [float(np.linalg.norm(a[:3, 3] - b[:3, 3])) for a, b in zip(path, path[1:])]
+    close_angle = poses.view_angle_deg(path[-1], path[0])
+    close_step = float(np.linalg.norm(path[-1][:3, 3] - path[0][:3, 3]))
+    return (close_angle <= 1.5 * float(np.median(angles)) + 1e-6
+            and close_step <= 1.5 * float(np.median(steps)) + 1e-9)
 
 
 def _rel(path: str, root: str) -> str:

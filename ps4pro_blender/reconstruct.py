@@ -174,7 +174,7 @@ def run(ctx, args) -> dict:
     images, depths = [], []
     for i, f in enumerate(train):
         ctx.progress("Loading views", i, len(train) + len(test))
-        rgba, depth = load_view(f, channel)
+        rgba, depth = load_view(f, channel, with_depth=not args.ignore_depth)
         images.append(rgba)
         depths.append(depth)
     test_images = []
@@ -246,6 +246,8 @@ def _arguments(parser):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pt")
     parser.add_argument("--depth-loss", type=float, default=0.1, help="weight of the depth loss where views have depth (0: off)")
+    parser.add_argument("--ignore-depth", action="store_true",
+                        help="train from the images alone: no depth loss and no depth priors even where views have depth")
     parser.add_argument("--plane-res", type=int, default=128, help="final tri-plane resolution (starts at a quarter)")
     parser.add_argument("--channels", type=int, default=16, help="features per plane texel")
     parser.add_argument("--grid-res", type=int, default=128, help="occupancy grid resolution")

@@ -47,6 +47,22 @@ def test_pose_interpolation_on_a_straight_path_is_linear():
     assert np.allclose(mid[:3, 3], (1.25, -3.0, 1.0), atol=1e-9)
 
 
+def test_a_closed_orbit_is_augmented_across_its_closing_gap():
+    full = orbit(8, step=math.pi / 4)  # 45 degrees apart, all the way round
+    assert augment.is_closed_loop(full)
+    assert not augment.is_closed_loop(full[:6])  # an arc: its ends are 90 degrees apart
+    frames = [dataset.Frame(image_path=f"{i}.png", c2w=c2w, fx=50.0, fy=50.0, cx=32.0, cy=24.0, w=64, h=48,
+                            split="train", depth_path=None, extra={"frame": i}) for i, c2w in enumerate(full)]
+    data = dataset.Dataset(root=".", frames=frames, aabb=None, meta={})
+    jobs = augment.plan(data, k=1)
+    assert len(jobs) == 8 and jobs[-1]["a"] is frames[-1] and jobs[-1]["b"] is frames[0]
+    # The closing view sits on the circle, halfway round from the last view to the first.
+    mid = jobs[-1]["c2w"]
+    angle = 2 * math.pi * 7.5 / 8
+    assert np.allclose(mid[:3, 3], (1.5 * math.cos(angle), 1.5 * math.sin(angle), 2.0), atol=0.02)
+    assert len(augment.plan(dataset.Dataset(root=".", frames=frames[:6], aabb=None, meta={}), k=1)) == 5
+
+
 def test_count_between_follows_the_gap():
     assert augment.count_between(45.0, 0, 6.0) == 7
     assert augment.count_between(6.0, 0, 6.0) == 0
