@@ -5,7 +5,7 @@
 
 PSNR per source gap (12°/24°/36°: sources i and i+2k, 3° per frame, k = 2/4/6, target the middle
 view i+k), for a plain blend, the plain geometric warp (no learning), the network in geometry mode,
-and footage mode (classical DIS flow, and the learned flow when the weights were trained for it).
+and footage mode (DIS flow with a plain blend, and with the network when the weights were trained for it).
 Then the time to interpolate one 512×512 view on this machine's CPU.
 """
 

@@ -251,7 +251,7 @@ def _arguments(parser):
     parser.add_argument("--plane-res", type=int, default=128, help="final tri-plane resolution (starts at a quarter)")
     parser.add_argument("--channels", type=int, default=16, help="features per plane texel")
     parser.add_argument("--grid-res", type=int, default=128, help="occupancy grid resolution")
-    parser.add_argument("--samples", type=int, default=64, help="samples per ray in occupied space")
+    parser.add_argument("--samples", type=int, default=32, help="samples per ray in occupied space")
     parser.add_argument("--batch-rays", type=int, default=2048, help="rays per step")
     parser.add_argument("--lr", type=float, default=3e-2)
     parser.add_argument("--combine", choices=("concat", "product"), default="concat", help="how the three planes' features combine")

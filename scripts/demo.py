@@ -1,8 +1,9 @@
 """The headless demo, end to end: build a scene, capture it, augment it with PS4PRO in-between
-views, fuse its depth in the backend, import the point cloud, save a .blend and write an HTML
-report with pictures and numbers.
+views, fuse its depth in the backend, reconstruct it as a tri-plane radiance field (evaluated on
+held-out views), import the point clouds and the mesh, save a .blend and write an HTML report
+with pictures and numbers.
 
-    .venv/blender/bin/python scripts/demo.py [--out demo_out] [--views 24] [--size 200]
+    .venv/blender/bin/python scripts/demo.py [--out demo_out] [--views 24] [--size 200] [--recon-minutes 3]
 
 It installs the extension from a zip built by Blender's own builder into a user folder under
 OUT, exactly as a user would, and drives it only through its public operators.
@@ -29,6 +30,7 @@ def parse_args():
     p.add_argument("--views", type=int, default=24, help="camera path frames to capture")
     p.add_argument("--size", type=int, default=200, help="render width in pixels (height is 3/4 of it)")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples per view")
+    p.add_argument("--recon-minutes", type=float, default=3.0, help="training budget of the reconstruction")
     return p.parse_args()
 
 
@@ -190,7 +192,7 @@ def render_still(scene, path, hide=(), show_only=None, view_transform=None, tran
 # -- report --------------------------------------------------------------------------------------
 
 
-def write_report(path, numbers, captured, pictures, held_out):
+def write_report(path, numbers, captured, pictures, held_out, recon_views):
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in numbers.items())
     thumbs = "".join(
         f'<figure><img src="{html.escape(os.path.relpath(p, path.parent))}"><figcaption>{html.escape(c)}</figcaption></figure>'
@@ -213,8 +215,16 @@ def write_report(path, numbers, captured, pictures, held_out):
         + "</div>"
         for c in held_out
     )
-    bench = REPO / "bench" / "results" / "interp.md"
-    bench_text = html.escape(bench.read_text()) if bench.exists() else "not run yet: bench/interp.py"
+    recon = "".join(
+        f'<figure class="big"><img src="{html.escape(os.path.relpath(v["image"], path.parent))}">'
+        f'<figcaption>test view {html.escape(v["name"])}: ground truth | reconstruction, '
+        f'{v["psnr"]:.2f} dB, SSIM {v["ssim"]:.3f}</figcaption></figure>'
+        for v in recon_views
+    )
+
+    def bench(name, how):
+        f = REPO / "bench" / "results" / name
+        return html.escape(f.read_text()) if f.exists() else f"not run yet: {how}"
     path.write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>PS4PRO demo report</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}} figure{{display:inline-block;margin:4px}}
@@ -229,7 +239,11 @@ and the point cloud imported back into Blender.</p>
 <h2>Augmentation (PS4PRO)</h2>
 <p>Each held-out test view next to the view PS4PRO synthesised at its pose from its two training neighbours
 (which never see it). PSNR against the real render.</p>{augment}
-<h3>Interpolation benchmark (bench/results/interp.md)</h3><pre>{bench_text}</pre>
+<h3>Interpolation benchmark (bench/results/interp.md)</h3><pre>{bench("interp.md", "bench/interp.py")}</pre>
+<h2>Reconstruction (tri-plane radiance field)</h2>
+<p>Trained on the augmented dataset by the backend process; every test view below was held out of training
+and of the augmentation.</p>{recon}
+<h3>Reconstruction benchmark (bench/results/recon.md)</h3><pre>{bench("recon.md", "bench/recon.py")}</pre>
 <h2>Captured views (RGB)</h2>{thumbs}
 </body></html>""",
         encoding="utf-8",
@@ -302,11 +316,26 @@ def main():
     points_ply = OUT / "points.ply"
     shutil.copyfile(result["points"], points_ply)
 
+    t = time.monotonic()
+    recon_dir = OUT / "reconstruction"
+    shutil.rmtree(recon_dir, ignore_errors=True)
+    before = set(bpy.data.objects.keys())
+    assert bpy.ops.ps4pro.reconstruct(dataset=str(augmented), recon_minutes=ARGS.recon_minutes, recon_dir=str(recon_dir),
+                                      import_result=True) == {"FINISHED"}
+    timings["reconstruct + import"] = time.monotonic() - t
+    recon = json.loads(Path(scene.ps4pro.last_result).read_text())
+    recon_eval = json.loads(Path(recon["eval"]).read_text())
+    recon_objects = [bpy.data.objects[n] for n in sorted(set(bpy.data.objects.keys()) - before)]
+    recon_mesh = next((o for o in recon_objects if o.type == "MESH" and o.data.polygons), None)
+
     pictures_dir = OUT / "pictures"
     pictures_dir.mkdir(exist_ok=True)
     t = time.monotonic()
-    render_still(scene, pictures_dir / "scene.png", hide={cloud.name})
+    render_still(scene, pictures_dir / "scene.png", hide={cloud.name, *(o.name for o in recon_objects)})
     render_still(scene, pictures_dir / "point_cloud.png", show_only=[cloud], view_transform="Standard", transparent=True)
+    if recon_mesh is not None:
+        render_still(scene, pictures_dir / "recon_mesh.png", show_only=[recon_mesh], view_transform="Standard",
+                     transparent=True)
     timings["report renders"] = time.monotonic() - t
 
     aug_meta = json.loads((augmented / "transforms.json").read_text())
@@ -328,6 +357,11 @@ def main():
         "fused points": f"{result['num_points']:,}",
         "voxel size": f"{result['voxel_size']:.4f}",
         "imported object": f"{cloud.name} ({cloud.type})",
+        "reconstruction: held-out PSNR / SSIM": f"{recon['psnr']:.2f} dB / {recon['ssim']:.4f} "
+                                                 f"({recon['test_views']} test views, {recon['steps']} steps, "
+                                                 f"{recon['train_seconds']:.0f} s on {recon['device']})",
+        "reconstruction: exported": f"{recon.get('num_points') or 0:,} points, {recon.get('num_faces') or 0:,} mesh faces",
+        "reconstruction: imported objects": ", ".join(f"{o.name} ({o.type})" for o in recon_objects) or "none",
         "original meshes": ", ".join(originals),
         **{f"time: {k}": f"{v:.1f} s" for k, v in timings.items()},
         "time: total": f"{time.monotonic() - t0:.1f} s",
@@ -338,8 +372,10 @@ def main():
         (pictures_dir / "scene.png", "The demo scene (Cycles, frame 1)"),
         (pictures_dir / "point_cloud.png", "The imported point cloud alone, same camera (background left out)"),
     ]
+    if recon_mesh is not None:
+        pictures.append((pictures_dir / "recon_mesh.png", "The reconstruction's mesh (marching cubes, vertex colours), imported"))
     report = OUT / "report.html"
-    write_report(report, numbers, captured, pictures, held_out)
+    write_report(report, numbers, captured, pictures, held_out, recon_eval.get("views", []))
     for k, v in numbers.items():
         print(f"  {k}: {v}")
     print(f"Report: {report}")

@@ -1,7 +1,7 @@
-"""2-D flow for footage mode: backward warping and the classical fallback (OpenCV DIS flow).
+"""2-D flow for footage mode: backward warping and OpenCV's DIS flow (coarse to fine, both ways).
 
 Flows are (B, 2, H, W) in pixels, (dx, dy): the pixel at p in the in-between frame comes from
-p + flow in the source frame. The learned coarse-to-fine estimator lives in ``model.FlowNet``.
+p + flow in the source frame.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Geometry mode (views with depth and poses): both neighbours are forward-warped into the target
 camera over the whole frame (cheap, O(pixels)); the fusion network then runs over the frame in
 overlapping tiles whose outputs are feather-blended, so that large frames fit in memory and no
-seams show. Footage mode (images only): flow t→0 and t→1 for the whole frame, backward warping,
-then the same tiled fusion. Without trained weights, geometry mode falls back to the plain
+seams show. Footage mode (images only): DIS flow t→0 and t→1 for the whole frame, backward
+warping, then the fusion network (on a reduced copy for large frames). Without trained weights, geometry mode falls back to the plain
 z-buffer warp and footage mode to OpenCV DIS flow, and say so through ``warn``.
 """
 
@@ -159,14 +159,14 @@ class Interpolator:
             inp = modellib.footage_inputs(_img(img0[..., :3], dev), _img(img1[..., :3], dev), t, flow)
             return _np(inp["P"])
         i0, i1 = _img(img0[..., :3], dev), _img(img1[..., :3], dev)
-        flow, mask = self.model.estimate_flow(i0, i1, t)
-        inp = modellib.footage_inputs(i0, i1, t, flow, mask)
+        flow = flowlib.classical_flow_t(img0[..., :3], img1[..., :3], t).to(dev)
+        inp = modellib.footage_inputs(i0, i1, t, flow)
         H, W = i0.shape[-2:]
         s = FOOTAGE_FUSE_SIDE / max(H, W)
         if s < 1:
             size = (max(1, round(H * s)), max(1, round(W * s)))
             down = lambda v: torch.nn.functional.interpolate(v, size=size, mode="area")  # noqa: E731
-            small = modellib.footage_inputs(down(i0), down(i1), t, down(flow) * s, down(mask))
+            small = modellib.footage_inputs(down(i0), down(i1), t, down(flow) * s)
             out = torch.nn.functional.interpolate(self.model.fusion(small["x"]), size=(H, W), mode="bilinear",
                                                   align_corners=False)
         else:

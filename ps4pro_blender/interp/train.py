@@ -3,10 +3,10 @@
 A clip is a capture dataset (``dataset.load``) whose frames follow a smooth camera path, with
 depth. A training sample is a triplet: sources i and i+2k, target i+j (0 < j < 2k; j = k half of
 the time), in either direction. Geometry mode warps both sources into the target camera over the
-whole frame, then trains the fusion network on a random crop; footage mode trains the flow
-estimator and the fusion network on crops of the images alone. Augmentation: crops, flips of the
+whole frame, then trains the fusion network on a random crop; footage mode trains the fusion
+network on crops of the images alone, aligned by DIS flow. Augmentation: crops, flips of the
 (already aligned) inputs and target together, per-channel colour gain/gamma and swapping the
-sources. Loss: L1 + an SSIM term (+ the flow-only merge's L1 in footage mode). PSNR is measured
+sources. Loss: L1 + an SSIM term. PSNR is measured
 on a fixed set of triplets from held-out clips (``--eval``), never from training clips.
 
 Every step draws its randomness from (seed, step), so a run resumed from a checkpoint continues
@@ -27,6 +27,7 @@ from ..cli import Command
 from ..protocol import JobError
 
 KS = (1, 2, 3, 4, 5, 6)
+FOOTAGE_MAX_K = 2  # footage moves little between frames: sources at most 4 frames (12°) apart
 EVAL_KS = (2, 4, 6)
 
 
@@ -212,7 +213,7 @@ def footage_batch(rng, clips, batch, crop, device):
 
     i0s, i1s, ts, gts = [], [], [], []
     for _ in range(batch):
-        c, a, b, tgt, t = draw_triplet(rng, clips, max_k=4)
+        c, a, b, tgt, t = draw_triplet(rng, clips, max_k=FOOTAGE_MAX_K)
         clip = clips[c]
         jit = _jitter(rng)
         imgs = [_apply_jitter(clip.image(i), jit)[None] for i in (a, b, tgt)]
@@ -302,16 +303,12 @@ def _lr(step, steps, base):
 
 
 def init_from(model, path, device) -> str:
-    """Start from trained weights (fine-tuning). The flow estimator is taken only from weights that
-    were trained for footage: elsewhere it is untrained noise, and the fresh one starts at the
-    classical flow."""
+    """Start from trained weights (fine-tuning): every tensor of the same name and shape."""
     from . import weights as Wt
 
     obj = Wt.read(path, device)
-    trained_footage = "footage" in (obj.get("meta") or {}).get("modes", [])
     own = model.state_dict()
-    take = {k: v for k, v in obj["state_dict"].items()
-            if k in own and own[k].shape == v.shape and (trained_footage or not k.startswith("flow."))}
+    take = {k: v for k, v in obj["state_dict"].items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(take, strict=False)
     return f"Initialised {len(take)} of {len(own)} tensors from {path}"
 
@@ -416,8 +413,8 @@ def train(ctx, args) -> dict:
             loss = image_loss(out, gt)
         else:
             i0, i1, t, gt = footage_batch(rng, clips, args.batch, args.crop, device)
-            out, inp = model.forward_footage(i0, i1, t)
-            loss = image_loss(out, gt) + 0.5 * (inp["P"] - gt).abs().mean()
+            out, _ = model.forward_footage(i0, i1, t)
+            loss = image_loss(out, gt)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -17,6 +17,7 @@ from ..torch_io import save_atomic  # noqa: F401  (re-exported for train.py)
 FORMAT = "ps4pro-interp"
 CKPT_FORMAT = "ps4pro-interp-checkpoint"
 VERSION = 1
+LEGACY_PREFIXES = ("flow.",)
 DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "interp.pt")
 
 _HINT = "Delete the file or point to a weights file that train-interp wrote (the default ships in ps4pro_blender/weights/)"
@@ -59,7 +60,9 @@ def load(path: str | None = None, device="cpu"):
     obj = read(path)
     try:
         model = PS4PROInterp(obj.get("config") or {})
-        model.load_state_dict(obj["state_dict"], strict=True)
+        # Files from before the learned flow refiner was dropped also hold its (unused) tensors.
+        state = {k: v for k, v in obj["state_dict"].items() if not k.startswith(LEGACY_PREFIXES)}
+        model.load_state_dict(state, strict=True)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise JobError(f"{path} does not fit this interpolation network: {str(exc).splitlines()[0]}", hint=_HINT)
     model.to(device).eval()

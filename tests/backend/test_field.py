@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from ps4pro_blender import dataset, depth_io, fusion, protocol
 from ps4pro_blender import reconstruct as R
@@ -24,7 +25,7 @@ from ps4pro_blender.field.occupancy import OccupancyGrid
 from ps4pro_blender.field.trainer import PixelStore, Trainer
 
 from conftest import REPO
-from synthetic_dataset import make
+from synthetic_dataset import H, W, make
 
 TINY = dict(res=32, res_start=32, channels=8, hidden=32, grid_res=32, bins=64, samples=16, batch_rays=256,
             eval_every=20, background="alpha")
@@ -224,7 +225,8 @@ def test_cli_end_to_end_writes_eval_points_and_mesh(data_dir, tmp_path):
     from ps4pro_blender import ply
 
     out = tmp_path / "out"
-    proc = _cli(data_dir, "--out", str(out), "--steps", "40", "--mesh-res", "48", *TINY_ARGS)
+    path = os.path.join(data_dir, "transforms_test.json")  # a camera path: any transforms file
+    proc = _cli(data_dir, "--out", str(out), "--steps", "40", "--mesh-res", "48", "--render-path", path, *TINY_ARGS)
     stdout, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     result = protocol.decode(stdout.splitlines()[-2]).get("result")
@@ -234,3 +236,9 @@ def test_cli_end_to_end_writes_eval_points_and_mesh(data_dir, tmp_path):
     cloud = ply.read_ply(result["points"])
     assert result["num_points"] == len(cloud.points) > 0 and "opacity" in cloud.extra
     assert ply.read_ply(result["mesh"]).faces is not None
+    # Novel views along the given cameras: one RGBA image per camera, at the camera's size.
+    cams = json.load(open(path))["frames"]
+    assert len(result["renders"]) == len(cams) > 0
+    for render, cam in zip(result["renders"], cams):
+        with Image.open(render) as im:
+            assert im.mode == "RGBA" and im.size == (cam.get("w", W), cam.get("h", H))
