@@ -184,8 +184,9 @@ def run(ctx, args) -> dict:
     background = args.background if args.background != "auto" else detect_background(images)
     aabb = scene_bounds(data, train, depths, ctx)
     cfg = dict(aabb=aabb.tolist(), res=args.plane_res, res_start=min(args.plane_res, max(32, args.plane_res // 4)),
-               combine=args.combine, channels=args.channels, grid_res=args.grid_res, background=background, samples=args.samples, bins=2 * args.grid_res,
-               batch_rays=args.batch_rays, lr=args.lr, depth_loss=args.depth_loss, seed=args.seed)
+               combine=args.combine, channels=args.channels, grid_res=args.grid_res, background=background,
+               env_res=args.env_res, samples=args.samples, bins=2 * args.grid_res, batch_rays=args.batch_rays,
+               lr=args.lr, depth_loss=args.depth_loss, seed=args.seed)
     transparent = background == "alpha"
     heldout = heldout_pixels(test, test_images, device, transparent, 4096, args.seed)
     ctx.emit.status(f"{len(train)} training views, {len(test)} test views, background {background}, device {device}")
@@ -257,6 +258,8 @@ def _arguments(parser):
     parser.add_argument("--combine", choices=("concat", "product"), default="concat", help="how the three planes' features combine")
     parser.add_argument("--background", choices=("auto", "alpha", "env"), default="auto",
                         help="alpha: transparent capture; env: learned environment (HDRI); auto: from the images")
+    parser.add_argument("--env-res", type=int, default=256,
+                        help="height of the learned environment (env background; its width is twice that)")
     parser.add_argument("--mesh-res", type=int, default=256, help="marching-cubes grid resolution")
     parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
     parser.add_argument("--render-path", metavar="JSON", help="transforms.json of cameras to render novel views for")

@@ -120,6 +120,20 @@ def marching_cubes(volume: np.ndarray, aabb, level: float):
     return verts.astype(np.float32), np.ascontiguousarray(faces, np.int32), normals.astype(np.float32)
 
 
+def fill_interior(volume: np.ndarray, level: float) -> np.ndarray:
+    """The density grid with every enclosed cavity made solid. A radiance field learns only a shell
+    around each surface (no view sees inside an object, and the occupancy grid skips it), so
+    marching cubes would also find the shell's inner side, a second surface a few cells inside
+    the true one. Cells that the outside cannot reach without crossing the shell are set dense."""
+    from scipy.ndimage import binary_fill_holes
+
+    solid = volume > level
+    cavity = binary_fill_holes(solid) & ~solid
+    if not cavity.any():
+        return volume
+    return np.where(cavity, np.float32(max(float(volume.max()), 2.0 * level)), volume)
+
+
 def remove_small_components(verts, faces, normals, min_fraction: float = 0.05):
     """Keep the connected pieces with at least ``min_fraction`` of the largest piece's faces."""
     from scipy.sparse import coo_matrix
@@ -166,7 +180,7 @@ def mesh_from_field(model, device, res: int = 256, level: float | None = None, m
     vol = density_grid(model.field.density, aabb, res, occupied=model.grid.lookup, device=device)
     if ctx is not None:
         ctx.progress("Exporting mesh", 1, 2)
-    verts, faces, normals = marching_cubes(vol, aabb, level)
+    verts, faces, normals = marching_cubes(fill_interior(vol, level), aabb, level)
     verts, faces, normals = remove_small_components(verts, faces, normals, min_fraction)
     colors = vertex_colors(model, verts, normals, device)
     if ctx is not None:

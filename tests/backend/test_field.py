@@ -164,6 +164,23 @@ def test_sphere_mesh_lies_within_a_voxel_and_small_pieces_go():
     assert np.mean(np.sum(normals * verts, axis=1) > 0) > 0.99
 
 
+def test_a_hollow_shell_gives_only_its_outer_surface():
+    """What a field learns of an object is a shell: its inner side must not become a second surface."""
+    aabb = np.array([[-1.0, -1, -1], [1, 1, 1]])
+
+    def shell(x):  # dense between radius 0.4 and 0.5, empty inside and out
+        r = x.norm(dim=-1)
+        return 50.0 * ((r > 0.4) & (r < 0.5))
+
+    res = 48
+    vol = export.density_grid(shell, aabb, res)
+    verts, faces, _ = export.marching_cubes(export.fill_interior(vol, 5.0), aabb, 5.0)
+    r = np.linalg.norm(verts, axis=1)
+    assert len(faces) > 500 and np.abs(r - 0.5).max() < 2.0 / (res - 1) * 1.5
+    hollow, _, _ = export.marching_cubes(vol, aabb, 5.0)
+    assert (np.linalg.norm(hollow, axis=1) < 0.45).any()  # without the fill, the inner side shows
+
+
 def test_zero_test_views_make_a_split_without_leaks(data_dir, tmp_path):
     meta = json.load(open(os.path.join(data_dir, "transforms.json")))
     for f in meta["frames"]:
