@@ -4,7 +4,9 @@ For every pair of consecutive training views in capture order (and the last and 
 the path is a closed orbit), ``k`` views are synthesised at
 poses between them (rotation slerp, position on the path's spline; intrinsics carried over)
 and written, with the original views, as a new dataset. Each synthetic frame says
-``synthetic: true``, its ``source`` frames, ``t`` and a loss ``weight``. Test and validation
+``synthetic: true``, its ``source`` frames, ``t``, a loss ``weight`` and a
+``confidence_file_path``: an 8-bit image, 255 where a source saw the pixel and 0 where the view
+is a guess (outside both source frames, disocclusions), which reconstruction weights pixels by. Test and validation
 views are never interpolation sources.
 
 Mode "auto" is geometry-aware when both neighbours have depth and falls back to footage mode
@@ -98,6 +100,8 @@ def _frame_record(f: ds.Frame, out_root: str) -> dict:
     )
     if f.depth_path:
         record["depth_file_path"] = _rel(f.depth_path, out_root)
+    if f.extra.get("confidence_file_path"):
+        record["confidence_file_path"] = _rel(f.extra["confidence_file_path"], out_root)
     return record
 
 
@@ -113,6 +117,14 @@ def _save_rgba(path: str, rgb: np.ndarray, alpha: np.ndarray | None) -> None:
         arr = np.dstack([arr, np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)])
     tmp = path + ".tmp.png"
     Image.fromarray(arr, "RGBA" if alpha is not None else "RGB").save(tmp)
+    os.replace(tmp, path)
+
+
+def _save_gray(path: str, values: np.ndarray) -> None:
+    from PIL import Image
+
+    tmp = path + ".tmp.png"
+    Image.fromarray(np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), "L").save(tmp)
     os.replace(tmp, path)
 
 
@@ -178,7 +190,7 @@ def run(ctx, args) -> dict:
             K = a.intrinsics()
             va = View(rgba_a[..., :3], depth_a, a.intrinsics(), a.c2w)
             vb = View(rgba_b[..., :3], depth_b, b.intrinsics(), b.c2w)
-            rgb = interp.views(va, vb, job["c2w"], K, t)
+            rgb, seen = interp.views(va, vb, job["c2w"], K, t, coverage=True)
             # Alpha travels the same way: through the same warp as a grey image.
             alpha = (
                 interp.views(View(np.repeat(rgba_a[..., 3:], 3, -1), depth_a, va.K, va.c2w),
@@ -187,18 +199,23 @@ def run(ctx, args) -> dict:
                 if transparent else None
             )
         else:
-            rgb = interp.footage(rgba_a[..., :3], rgba_b[..., :3], t)
+            rgb, seen = interp.footage(rgba_a[..., :3], rgba_b[..., :3], t, coverage=True)
             alpha = interp.footage(np.repeat(rgba_a[..., 3:], 3, -1), np.repeat(rgba_b[..., 3:], 3, -1), t,
                                    learned=False)[..., 0] if transparent else None
         counts["geometry" if geometric else "footage"] += 1
         name = f"{n:05d}.png"
         _save_rgba(os.path.join(out, SYNTH_DIR, name), rgb, alpha)
+        # Where neither source saw the pixel (outside both frames, disocclusions) the colour and
+        # alpha are guesses: the confidence image tells reconstruction not to learn from them.
+        conf_name = f"{n:05d}_confidence.png"
+        _save_gray(os.path.join(out, SYNTH_DIR, conf_name), seen)
         record = {
             "file_path": f"{SYNTH_DIR}/{name}",
             "transform_matrix": job["c2w"].tolist(),
             "fl_x": a.fx, "fl_y": a.fy, "cx": a.cx, "cy": a.cy, "w": a.w, "h": a.h,
             "split": "train",
             "synthetic": True,
+            "confidence_file_path": f"{SYNTH_DIR}/{conf_name}",
             "source": [_rel(a.image_path, out), _rel(b.image_path, out)],
             "t": round(t, 6),
             "weight": args.weight,

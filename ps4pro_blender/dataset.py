@@ -107,6 +107,8 @@ def _frame_from(entry: dict, meta: dict, root: str, split: str) -> Frame:
     cy = get("cy")
     depth = entry.get("depth_file_path")
     extra = {k: v for k, v in entry.items() if k not in ("file_path", "transform_matrix", "depth_file_path")}
+    if isinstance(extra.get("confidence_file_path"), str):  # a synthetic view's per-pixel confidence
+        extra["confidence_file_path"] = os.path.normpath(os.path.join(root, extra["confidence_file_path"]))
     return Frame(
         image_path=image_path,
         c2w=c2w,

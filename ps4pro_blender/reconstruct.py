@@ -66,6 +66,26 @@ def load_view(frame: ds.Frame, depth_channel=None, with_depth=True):
     return rgba, depth
 
 
+def load_confidence(frame: ds.Frame):
+    """A synthetic view's per-pixel confidence (0..1), or None (every pixel counts fully)."""
+    path = frame.extra.get("confidence_file_path")
+    if not path:
+        return None
+    from PIL import Image
+
+    name = os.path.basename(frame.image_path)
+    try:
+        with Image.open(path) as im:
+            conf = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    except (OSError, ValueError) as exc:
+        raise JobError(f"Cannot read the confidence image of {name}: {exc}",
+                       hint="Augment the dataset again, or remove confidence_file_path from the frame")
+    if conf.shape != (frame.h, frame.w):
+        raise JobError(f"The confidence image of {name} is {conf.shape[1]}x{conf.shape[0]}, the view {frame.w}x{frame.h}",
+                       hint="Augment the dataset again")
+    return conf
+
+
 def scene_bounds(data: ds.Dataset, frames, depths, ctx) -> np.ndarray:
     """The dataset's aabb, else the bounds of its depth, else a cube where the cameras look;
     padded a little so surfaces on the stated bounds stay inside."""
@@ -171,12 +191,13 @@ def run(ctx, args) -> dict:
     data = ds.load(args.dataset)
     train, test, split_note = choose_split(data, ctx)
     channel = data.depth.get("exr_channel")
-    images, depths = [], []
+    images, depths, confidences = [], [], []
     for i, f in enumerate(train):
         ctx.progress("Loading views", i, len(train) + len(test))
         rgba, depth = load_view(f, channel, with_depth=not args.ignore_depth)
         images.append(rgba)
         depths.append(depth)
+        confidences.append(load_confidence(f))
     test_images = []
     for i, f in enumerate(test):
         ctx.progress("Loading views", len(train) + i, len(train) + len(test))
@@ -190,7 +211,7 @@ def run(ctx, args) -> dict:
     transparent = background == "alpha"
     heldout = heldout_pixels(test, test_images, device, transparent, 4096, args.seed)
     ctx.emit.status(f"{len(train)} training views, {len(test)} test views, background {background}, device {device}")
-    store = PixelStore(train, images, depths, device)
+    store = PixelStore(train, images, depths, device, confidences)
     trainer = Trainer(cfg, store, heldout, device)
     checkpoint = os.path.join(out, "checkpoint.pt")
     if args.resume:

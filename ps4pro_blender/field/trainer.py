@@ -44,9 +44,10 @@ def psnr(mse: float) -> float:
 
 
 class PixelStore:
-    """Every training pixel of every view, flat: colour (uint8), planar depth (NaN: none), frame."""
+    """Every training pixel of every view, flat: colour (uint8), planar depth (NaN: none), frame,
+    and a per-pixel confidence (uint8; synthetic views are 0 where their colour is a guess)."""
 
-    def __init__(self, frames, images, depths, device):
+    def __init__(self, frames, images, depths, device, confidences=None):
         self.device = device
         sizes = [f.w * f.h for f in frames]
         self.offsets = torch.tensor(np.concatenate([[0], np.cumsum(sizes)]), dtype=torch.long, device=device)
@@ -62,6 +63,11 @@ class PixelStore:
         self.fx, self.fy, self.cx, self.cy = k("fx"), k("fy"), k("cx"), k("cy")
         self.width = torch.tensor([f.w for f in frames], dtype=torch.long, device=device)
         self.weight = torch.tensor([frame_weight(f) for f in frames], dtype=torch.float32, device=device)
+        self.confidence = None
+        if confidences is not None and any(c is not None for c in confidences):
+            self.confidence = torch.cat([
+                torch.from_numpy(np.round(np.clip(c, 0, 1) * 255).astype(np.uint8)).reshape(-1) if c is not None
+                else torch.full((f.w * f.h,), 255, dtype=torch.uint8) for f, c in zip(frames, confidences)]).to(device)
 
     def rays(self, idx: torch.Tensor):
         f = torch.searchsorted(self.offsets[1:], idx, right=True)
@@ -70,7 +76,10 @@ class PixelStore:
         o, d, zs = sampler.pixel_rays(self.c2w[f], self.fx[f], self.fy[f], self.cx[f], self.cy[f], px, py)
         rgba = self.rgba[idx].float() / 255.0
         depth = self.depth[idx] if self.depth is not None else None
-        return o, d, zs, rgba, depth, self.weight[f]
+        w = self.weight[f]
+        if self.confidence is not None:
+            w = w * (self.confidence[idx].float() / 255.0)
+        return o, d, zs, rgba, depth, w
 
     def sample(self, gen: torch.Generator, n: int):
         idx = torch.randint(0, self.count, (n,), generator=gen, device=gen.device).to(self.device)
@@ -200,13 +209,13 @@ class Trainer:
         out = m.render_rays(o, d, zs, gen=gen)
         target = target_over(rgba, out["background"]) if m.background.mode == "alpha" else rgba[:, :3]
         err = ((out["rgb"] - target) ** 2).mean(-1)
-        loss = (w * err).sum() / w.sum()
+        loss = (w * err).sum() / w.sum().clamp(min=1e-6)
         if cfg["depth_loss"] > 0 and depth is not None:
             valid = torch.isfinite(depth) & (depth > 0) & (depth < 1e9) & torch.isfinite(out["depth"])
             if bool(valid.any()):
                 scale = float((m.field.aabb[1] - m.field.aabb[0]).norm())
                 dl = (out["depth"][valid] - depth[valid]).abs() / scale
-                loss = loss + cfg["depth_loss"] * (w[valid] * dl).sum() / w[valid].sum()
+                loss = loss + cfg["depth_loss"] * (w[valid] * dl).sum() / w[valid].sum().clamp(min=1e-6)
         value = float(loss.detach())
         if not math.isfinite(value):
             return value

@@ -133,8 +133,10 @@ class Interpolator:
                 self.warn(text)
 
     @torch.no_grad()
-    def views(self, a: View, b: View, c2w_t, K_t, t: float, out_hw=None, learned: bool = True) -> np.ndarray:
-        """The view at camera (c2w_t, K_t), 'time' t between a (0) and b (1); (H, W, 3) float."""
+    def views(self, a: View, b: View, c2w_t, K_t, t: float, out_hw=None, learned: bool = True,
+              coverage: bool = False):
+        """The view at camera (c2w_t, K_t), 'time' t between a (0) and b (1); (H, W, 3) float.
+        With ``coverage``, also (H, W) float: 1 where a source saw the pixel, 0 where it is a guess."""
         out_hw = out_hw or a.rgb.shape[:2]
         dev = self.device
         w = warplib.warp_pair(_img(a.rgb, dev), torch.from_numpy(a.depth)[None, None].float().to(dev), a.K, a.c2w,
@@ -144,20 +146,24 @@ class Interpolator:
             if learned:
                 self._note(PLAIN_NOTE)
             merged, _, _, mask = warplib.merge_warps(w, t)
-            return _np(warplib.fill_holes(merged, mask))
-        inp = modellib.geometry_inputs(w, t)
-        out = run_tiled(self.model.fusion, inp["x"], self.tile, self.overlap)
-        return _np(modellib.combine(inp, out))
+            rgb, cov = _np(warplib.fill_holes(merged, mask)), mask
+        else:
+            inp = modellib.geometry_inputs(w, t)
+            out = run_tiled(self.model.fusion, inp["x"], self.tile, self.overlap)
+            rgb, cov = _np(modellib.combine(inp, out)), inp["cov"]
+        return (rgb, cov[0, 0].cpu().numpy()) if coverage else rgb
 
     @torch.no_grad()
-    def footage(self, img0: np.ndarray, img1: np.ndarray, t: float, learned: bool = True) -> np.ndarray:
-        """The frame at time t between two (H, W, 3) float frames."""
+    def footage(self, img0: np.ndarray, img1: np.ndarray, t: float, learned: bool = True, coverage: bool = False):
+        """The frame at time t between two (H, W, 3) float frames. With ``coverage``, also (H, W)
+        float: 1 where the flow lands inside a source frame, 0 where neither holds the pixel."""
         dev = self.device
         if not learned or self.model is None or "footage" not in self.modes:
             self._note(flowlib.CLASSICAL_NOTE)
             flow = flowlib.classical_flow_t(img0[..., :3], img1[..., :3], t).to(dev)
             inp = modellib.footage_inputs(_img(img0[..., :3], dev), _img(img1[..., :3], dev), t, flow)
-            return _np(inp["P"])
+            rgb = _np(inp["P"])
+            return (rgb, inp["seen"][0, 0].cpu().numpy()) if coverage else rgb
         i0, i1 = _img(img0[..., :3], dev), _img(img1[..., :3], dev)
         flow = flowlib.classical_flow_t(img0[..., :3], img1[..., :3], t).to(dev)
         inp = modellib.footage_inputs(i0, i1, t, flow)
@@ -171,7 +177,8 @@ class Interpolator:
                                                   align_corners=False)
         else:
             out = run_tiled(self.model.fusion, inp["x"], self.tile, self.overlap)
-        return _np(modellib.combine(inp, out))
+        rgb = _np(modellib.combine(inp, out))
+        return (rgb, inp["seen"][0, 0].cpu().numpy()) if coverage else rgb
 
 
 _cache: dict = {}

@@ -146,7 +146,8 @@ def footage_inputs(img0, img1, t, flow, mask_logit=None) -> dict:
     P = m * A + (1 - m) * B
     z = torch.zeros_like(vA)
     x = torch.cat([A, B, P, P, vA, vB, m, z, z, z, tmap, z, flow / FLOW_NORM], 1)
-    return {"x": x, "P": P, "A": A, "B": B, "F": P, "cov": torch.ones_like(vA)}
+    # cov: the fusion's own mask (every pixel has a flow estimate); seen: a source frame holds the pixel.
+    return {"x": x, "P": P, "A": A, "B": B, "F": P, "cov": torch.ones_like(vA), "seen": torch.maximum(vA, vB)}
 
 
 def count_parameters(model: nn.Module) -> int:

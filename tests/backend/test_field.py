@@ -164,6 +164,17 @@ def test_sphere_mesh_lies_within_a_voxel_and_small_pieces_go():
     assert np.mean(np.sum(normals * verts, axis=1) > 0) > 0.99
 
 
+def test_confidence_weights_pixels_of_synthetic_views(views):
+    frames, images, depths = views["train"], views["ims"], views["deps"]
+    confidences = [None] * len(frames)
+    confidences[1] = np.zeros((frames[1].h, frames[1].w), np.float32)  # a view whose pixels are all guesses
+    store = PixelStore(frames, images, depths, "cpu", confidences)
+    first = int(store.offsets[1])
+    idx = torch.arange(first - 4, first + 4)  # the last pixels of view 0, the first of view 1
+    w = store.rays(idx)[5]
+    assert torch.all(w[:4] == 1.0) and torch.all(w[4:] == 0.0)
+
+
 def test_a_hollow_shell_gives_only_its_outer_surface():
     """What a field learns of an object is a shell: its inner side must not become a second surface."""
     aabb = np.array([[-1.0, -1, -1], [1, 1, 1]])
@@ -242,7 +253,11 @@ def test_cli_end_to_end_writes_eval_points_and_mesh(data_dir, tmp_path):
     from ps4pro_blender import ply
 
     out = tmp_path / "out"
-    path = os.path.join(data_dir, "transforms_test.json")  # a camera path: any transforms file
+    meta = json.load(open(os.path.join(data_dir, "transforms.json")))
+    meta["frames"] = [f for f in meta["frames"] if f["split"] == "test"]  # a camera path: any transforms file
+    os.makedirs(tmp_path / "cams")
+    path = str(tmp_path / "cams" / "transforms.json")
+    json.dump(meta, open(path, "w"))
     proc = _cli(data_dir, "--out", str(out), "--steps", "40", "--mesh-res", "48", "--render-path", path, *TINY_ARGS)
     stdout, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err

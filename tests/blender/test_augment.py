@@ -29,7 +29,8 @@ def test_augment_adds_synthetic_views_and_a_preview(small_scene, tmp_path):
     out = small_scene.ps4pro.last_augmented
     meta = json.loads(open(f"{out}/transforms.json").read())
     synth = [f for f in meta["frames"] if f.get("synthetic")]
-    assert len(synth) == 2 * 5 and len(meta["frames"]) == 6 + 10
+    # A ring orbit is a closed loop: 6 pairs, the last one from the last view back to the first.
+    assert len(synth) == 2 * 6 and len(meta["frames"]) == 6 + 12
     assert all(f["interpolation"] == "geometry" and 0 < f["t"] < 1 for f in synth)
     for name in ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B"):
         image = bpy.data.images[name]
