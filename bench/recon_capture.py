@@ -46,13 +46,17 @@ CAPTURES = {
     "dense_hdri": {"rings": [(e, DENSE_PER_RING) for e in DENSE_RINGS], "transparent": False},
     "sparse8": {"rings": [(SPARSE_ELEVATION, 8)], "transparent": True},
     "sparse16": {"rings": [(SPARSE_ELEVATION, 16)], "transparent": True},
+    # Training scenes for train-snapshot (scripts/make_snapshot_data.py, --family train).
+    "snapshot": {"rings": [(20.0, 16), (50.0, 16)], "transparent": True},
 }
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out")
-    p.add_argument("--seed", type=int, default=500, help="first eval-family scene seed to try")
+    p.add_argument("--seed", type=int, default=500, help="first scene seed to try")
+    p.add_argument("--family", choices=("eval", "train"), default="eval",
+                   help="procedural family: eval (held out from all training) or train (for training data only)")
     p.add_argument("--size", type=int, default=256, help="square image side")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples (denoised)")
     p.add_argument("--textures", default=None, help="folder from scripts/export_textures.py (default: OUT/textures)")
@@ -93,7 +97,7 @@ def textures_dir() -> Path:
 
 def build(tex_dir) -> dict:
     for seed in range(ARGS.seed, ARGS.seed + 100):
-        info = procedural.build_scene(seed, str(tex_dir), "eval", samples=ARGS.samples)
+        info = procedural.build_scene(seed, str(tex_dir), ARGS.family, samples=ARGS.samples)
         if info["ground"]["kind"] == "table":
             return info
     raise SystemExit("no table scene in 100 seeds")
@@ -174,14 +178,14 @@ def main():
     scene.render.resolution_x = scene.render.resolution_y = ARGS.size
     scene.render.resolution_percentage = 100
     centre, dist = sphere_radius(info)
-    log(f"scene seed {info['seed']} (eval family), hdri {info['hdri']['name']}, {len(info['objects'])} objects, "
+    log(f"scene seed {info['seed']} ({ARGS.family} family), hdri {info['hdri']['name']}, {len(info['objects'])} objects, "
         f"camera distance {dist:.2f}")
     truth = write_truth(OUT / "truth.ply")
     meta = {"scene": info, "camera_distance": dist, "lens_mm": LENS_MM, "size": ARGS.size, "samples": ARGS.samples,
             "test_views": TEST_VIEWS, "captures": {k: v["rings"] for k, v in CAPTURES.items()}, "truth": truth,
             "blender": bpy.app.version_string}
     (OUT / "scene.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    for name in ARGS.only or CAPTURES:
+    for name in ARGS.only or [c for c in CAPTURES if c != "snapshot"]:
         folder = OUT / name
         if (folder / "transforms.json").is_file():
             log(f"{name}: captured before, skipped")

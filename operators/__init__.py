@@ -12,6 +12,7 @@ _MODULES = (
     "capture",
     "augment",
     "reconstruct",
+    "snapshot",
     "fuse_depth",
     "import_result",
     "cli",

@@ -19,6 +19,8 @@ COMMANDS = {
     "capture": "capture",
     "augment": "augment",
     "reconstruct": "reconstruct",
+    "snapshot-encode": "snapshot_encode",
+    "snapshot-decode": "snapshot_decode",
     "fuse-depth": "fuse_depth",
     "import": "import_result",
     "check": "check_backend",

@@ -41,6 +41,7 @@ class PS4PRO_OT_reconstruct(BackendJobOperator, bpy.types.Operator):
         result_file = os.path.join(self.job.job_dir, "result.json")
         self.objects = import_path(context, result_file) if self.import_result else []
         context.scene.ps4pro.last_result = result_file
+        context.scene.ps4pro.last_reconstruction = os.path.dirname(result["field"])
         psnr, ssim = result.get("psnr"), result.get("ssim")
         score = f"held-out PSNR {psnr:.2f} dB, SSIM {ssim:.3f}" if psnr is not None else "no held-out score"
         self._text = f"Reconstructed in {result.get('steps', 0)} steps: {score}"

@@ -123,6 +123,43 @@ RECONSTRUCT_OPTIONS = {
     ),
 }
 
+SNAPSHOT_OPTIONS = {
+    "reconstruction": _path(
+        name="Reconstruction", default="", subtype="DIR_PATH",
+        description="Reconstruct's output folder to encode (empty: the last reconstruction)",
+    ),
+    "cover_path": _path(
+        name="Cover File", default="", subtype="FILE_PATH",
+        description="Cover image file (empty: the cover image below, else the capture's first view)",
+    ),
+    "cover_image": StringProperty(name="Cover Image", default="", description="An image in this file to use as the cover"),
+    "snapshot_method": EnumProperty(
+        name="Method",
+        items=(
+            ("AUTO", "Auto", "The hiding network when its weights are trained, else LSB"),
+            ("INN", "Hiding Network", "The invertible hiding network: the cover barely changes, tiny payload errors"),
+            ("LSB", "LSB", "The exact low-bit baseline: bit-exact payload, the cover changes more"),
+        ),
+        default="AUTO",
+    ),
+    "snapshot_steps": IntProperty(
+        name="Distillation Steps", default=1500, min=1, max=100000,
+        description="Steps distilling the reconstruction into the snapshot's planes (more: closer to the field, slower)",
+    ),
+    "snapshot_path": _path(
+        name="Snapshot File", default="", subtype="FILE_PATH",
+        description="The snapshot PNG to write (empty: snapshot.png in the reconstruction folder)",
+    ),
+    "snapshot_file": _path(
+        name="Snapshot", default="", subtype="FILE_PATH", description="A snapshot PNG to decode (empty: the image below, else the last one written)",
+    ),
+    "snapshot_image": StringProperty(name="Snapshot Image", default="", description="A snapshot PNG already in this file to decode"),
+    "eval_dataset": _path(
+        name="Evaluate On", default="", subtype="DIR_PATH",
+        description="A capture whose test views the decoded scene is scored on (optional)",
+    ),
+}
+
 IMPORT_OPTIONS = {
     "filepath": _path(name="File", default="", subtype="FILE_PATH", description="PLY file, result.json or dataset"),
     "point_radius": FloatProperty(
@@ -150,6 +187,7 @@ PS4PROSceneSettings = _group(
     FUSE_OPTIONS,
     AUGMENT_OPTIONS,
     RECONSTRUCT_OPTIONS,
+    SNAPSHOT_OPTIONS,
     IMPORT_OPTIONS,
     extra={
         "last_augmented": StringProperty(name="Last Augmented Dataset", default="", subtype="DIR_PATH"),
@@ -157,6 +195,9 @@ PS4PROSceneSettings = _group(
         "show_advanced": BoolProperty(name="Advanced", default=False),
         "last_dataset": StringProperty(name="Last Dataset", default="", subtype="DIR_PATH"),
         "last_result": StringProperty(name="Last Result", default="", subtype="FILE_PATH"),
+        "last_reconstruction": StringProperty(name="Last Reconstruction", default="", subtype="DIR_PATH"),
+        "last_snapshot": StringProperty(name="Last Snapshot", default="", subtype="FILE_PATH"),
+        "snapshot_report": StringProperty(name="Snapshot Numbers", default=""),
     },
 )
 

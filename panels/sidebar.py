@@ -150,6 +150,46 @@ class VIEW3D_PT_ps4pro_reconstruct(PS4PROPanel, bpy.types.Panel):
             layout.label(text=state.text)  # live loss and held-out PSNR
 
 
+class VIEW3D_PT_ps4pro_snapshot(PS4PROPanel, bpy.types.Panel):
+    bl_label = "Snapshot"
+
+    def draw_settings(self, layout, s, context):
+        col = layout.column()
+        col.prop(s, "reconstruction")
+        if not s.reconstruction and s.last_reconstruction:
+            col.label(text=f"Last: {s.last_reconstruction}", icon="FILE_FOLDER")
+        col.prop(s, "cover_path")
+        if not s.cover_path:
+            col.prop_search(s, "cover_image", bpy.data, "images")
+        col.prop(s, "snapshot_method")
+        col.prop(s, "snapshot_steps")
+        col.prop(s, "snapshot_path")
+        layout.operator("ps4pro.snapshot_encode", icon="IMAGE_DATA")
+        draw_snapshot_preview(layout, s)
+        layout.separator()
+        col = layout.column()
+        col.prop(s, "snapshot_file")
+        if not s.snapshot_file:
+            col.prop_search(s, "snapshot_image", bpy.data, "images")
+        col.prop(s, "eval_dataset")
+        col.prop(s, "import_result")
+        layout.operator("ps4pro.snapshot_decode", icon="IMPORT")
+
+
+def draw_snapshot_preview(layout, settings):
+    """The last snapshot beside its cover, and its numbers."""
+    images = [bpy.data.images.get(n) for n in ("PS4PRO Snapshot Cover", "PS4PRO Snapshot")]
+    if all(images):
+        row = layout.row(align=True)
+        for image, label in zip(images, ("Cover", "Snapshot")):
+            col = row.column(align=True)
+            col.template_icon(icon_value=image.preview_ensure().icon_id, scale=4.0)
+            col.label(text=label)
+    if settings.snapshot_report:
+        for part in settings.snapshot_report.split(", "):
+            layout.label(text=part)
+
+
 class VIEW3D_PT_ps4pro_result(PS4PROPanel, bpy.types.Panel):
     bl_label = "Result"
 
@@ -170,7 +210,7 @@ def _status_bar(self, context):
 
 
 CLASSES = [VIEW3D_PT_ps4pro_backend, VIEW3D_PT_ps4pro_capture, VIEW3D_PT_ps4pro_augment,
-           VIEW3D_PT_ps4pro_reconstruct, VIEW3D_PT_ps4pro_result]
+           VIEW3D_PT_ps4pro_reconstruct, VIEW3D_PT_ps4pro_snapshot, VIEW3D_PT_ps4pro_result]
 
 
 def register():

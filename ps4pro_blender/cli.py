@@ -85,6 +85,9 @@ COMMANDS = {
     "interpolate": ("augment", "augment a dataset with synthetic in-between views (PS4PRO)", True),
     "train-interp": ("interp.train", "train the interpolation network on captured clips (reproducible from --seed)", True),
     "reconstruct": ("reconstruct", "train a tri-plane radiance field on a dataset, evaluate it on held-out views, export points and a mesh", True),
+    "snapshot-encode": ("snapshot.encode", "hide a reconstruction in one ordinary-looking PNG (3D Snapshot)", True),
+    "snapshot-decode": ("snapshot.decode", "turn a snapshot PNG back into a reconstruction (field, points, mesh)", True),
+    "train-snapshot": ("snapshot.train", "train the snapshot's shared decoder and hiding network (reproducible from --seed)", True),
 }
 
 

@@ -228,8 +228,9 @@ def run(ctx, args) -> dict:
     summary = trainer.run(ctx, steps=steps, seconds=seconds, checkpoint_path=checkpoint)
     trainer.save(checkpoint)
     field_path = os.path.join(out, "field.pt")
-    M.save_atomic(M.checkpoint(trainer.model, trainer.step, train=dict(trainer.cfg), history=trainer.history),
-                  field_path)
+    # The dataset's path lets snapshot-encode find the capture's cameras and first view.
+    M.save_atomic(M.checkpoint(trainer.model, trainer.step, train=dict(trainer.cfg), history=trainer.history,
+                               dataset=os.path.abspath(args.dataset)), field_path)
     model = trainer.model.eval()
 
     report = E.evaluate(model, test, test_images, device, os.path.join(out, "eval"), ctx)

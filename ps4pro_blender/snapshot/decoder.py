@@ -1,0 +1,125 @@
+"""The shared decoder and the snapshot weights file.
+
+Every snapshot stores only its scene's planes; the MLPs that turn plane features into density and
+colour are one shared decoder, trained across many scenes (``train-snapshot``) and shipped with
+the extension together with the hiding network, in ``weights/snapshot.pt``::
+
+    {"format": "ps4pro-snapshot-weights", "version": 1, "decoder_id": str,
+     "decoder": state_dict, "hiding": state_dict | None, "hiding_config": dict, "meta": dict}
+
+A snapshot field is a ``FieldModel`` of the fixed layout (``payload.SHAPE``) whose MLPs are the
+shared decoder's, so rendering, evaluation and export are the reconstruction's own code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+import numpy as np
+import torch
+
+from ..protocol import JobError
+from ..field.model import FieldModel
+from . import payload
+
+FORMAT = "ps4pro-snapshot-weights"
+VERSION = 1
+DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "snapshot.pt")
+
+# The field settings of every snapshot (fixed: the decoder was trained for exactly these).
+FIELD = dict(res=payload.RES, channels=payload.CHANNELS, hidden=64, geo_feat=15, combine="concat",
+             density_bias=1.0, grid_res=128, env_res=16, samples=32, bins=256)
+ENV_SHAPE = (3, 16, 32)  # the environment a snapshot keeps (in its header), for opaque captures
+
+
+def decoder_state(field) -> dict:
+    """The shared part of a TriPlane: its MLPs."""
+    return {k: v.detach().cpu().clone() for k, v in field.state_dict().items() if k.startswith(("density_net", "color_net"))}
+
+
+def decoder_id(state: dict) -> str:
+    buf = io.BytesIO()
+    for k in sorted(state):
+        buf.write(k.encode())
+        buf.write(state[k].numpy().astype(np.float32).tobytes())
+    return "ps4pro-snapdec-1-" + hashlib.sha256(buf.getvalue()).hexdigest()[:12]
+
+
+def make_field(planes, aabb, decoder: dict, background: str = "alpha", env=None, device="cpu") -> FieldModel:
+    """A snapshot FieldModel: these planes, the shared decoder, an occupancy grid with every cell
+    unknown (call :func:`refresh_grid` once the planes are final)."""
+    cfg = dict(FIELD, aabb=np.asarray(aabb, dtype=np.float64).reshape(2, 3).tolist(), background=background)
+    model = FieldModel(cfg)
+    missing = model.field.load_state_dict(decoder, strict=False)
+    if missing.unexpected_keys or any(k.startswith(("density_net", "color_net")) for k in missing.missing_keys):
+        raise JobError("The shared decoder does not fit the snapshot layout", hint="Reinstall the extension's weights")
+    with torch.no_grad():
+        if planes is not None:
+            model.field.planes.copy_(torch.as_tensor(np.asarray(planes), dtype=torch.float32).reshape(payload.SHAPE))
+        if env is not None and model.background.env is not None:
+            e = torch.as_tensor(np.asarray(env), dtype=torch.float32).clamp(1e-3, 1 - 1e-3)
+            model.background.env.texture.copy_(torch.log(e / (1 - e)).reshape(1, *ENV_SHAPE))
+    return model.to(device)
+
+
+@torch.no_grad()
+def refresh_grid(model: FieldModel, dilate: int = 1) -> None:
+    """Occupancy from the field's own density (a decoded snapshot has no capture to carve with),
+    grown by ``dilate`` cells so that thin surfaces at a cell's edge are kept."""
+    model.grid.allowed.fill_(True)
+    model.grid.full_update(model.occupancy_density)
+    if dilate:
+        m = model.grid.mask.float()[None, None]
+        model.grid.mask = torch.nn.functional.max_pool3d(m, 2 * dilate + 1, stride=1, padding=dilate)[0, 0] > 0
+
+
+def env_texture(model: FieldModel) -> np.ndarray | None:
+    """The teacher's environment as the snapshot keeps it: ENV_SHAPE colours in 0..1."""
+    env = model.background.env
+    if env is None:
+        return None
+    tex = torch.sigmoid(env.texture.detach().float().cpu())
+    small = torch.nn.functional.interpolate(tex, size=ENV_SHAPE[1:], mode="area")
+    return small[0].numpy()
+
+
+def save(path: str, decoder: dict, hiding=None, meta: dict | None = None) -> str:
+    from ..torch_io import save_atomic
+
+    obj = {"format": FORMAT, "version": VERSION, "decoder_id": decoder_id(decoder), "decoder": decoder,
+           "hiding": hiding.state_dict() if hiding is not None else None,
+           "hiding_config": dict(hiding.config) if hiding is not None else {}, "meta": dict(meta or {})}
+    save_atomic(obj, path)
+    return obj["decoder_id"]
+
+
+def load(path: str | None = None, device="cpu") -> dict:
+    """The weights file, checked: a clear error for a missing, damaged or foreign file."""
+    path = path or DEFAULT_PATH
+    if not os.path.isfile(path):
+        raise JobError(f"No snapshot weights at {path}",
+                       hint="Train them with `python -m ps4pro_blender train-snapshot`, or reinstall the extension")
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:
+        raise JobError(f"Cannot read the snapshot weights {path}: {type(exc).__name__}: {exc}",
+                       hint="The file is damaged; reinstall the extension or train again with train-snapshot")
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT or not isinstance(obj.get("decoder"), dict):
+        raise JobError(f"{path} is not a PS4PRO snapshot weights file", hint="Reinstall the extension")
+    if obj.get("version") != VERSION:
+        raise JobError(f"{path} has snapshot weights version {obj.get('version')}, this backend reads {VERSION}",
+                       hint="Reinstall the extension")
+    return obj
+
+
+def hiding_net(weights: dict, device="cpu"):
+    from .hiding import HidingNet
+
+    if not weights.get("hiding"):
+        raise JobError("These snapshot weights have no trained hiding network",
+                       hint="Use --method lsb, or train it with `python -m ps4pro_blender train-snapshot`")
+    net = HidingNet(**weights["hiding_config"])
+    net.load_state_dict(weights["hiding"])
+    return net.to(device).eval()

@@ -1,0 +1,229 @@
+"""3D Snapshot: the hiding network's invertibility, the payload layout, distillation, and the
+encode/decode commands end to end through real PNG files and real subprocesses.
+
+Tiny settings (a 64 x 48 synthetic capture, tens of steps): behaviour, not quality; quality is
+``bench/snapshot.py``'s.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ps4pro_blender import protocol
+from ps4pro_blender.snapshot import container, distill, hiding, lsb, methods, payload, quantize
+from ps4pro_blender.snapshot import decoder as D
+
+from conftest import REPO
+from synthetic_dataset import make
+
+TINY_RECON = ["--plane-res", "32", "--grid-res", "32", "--samples", "16", "--batch-rays", "256", "--channels", "8",
+              "--steps", "60", "--no-export"]
+
+
+def _cli(command, *args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "ps4pro_blender", command, *args], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=600)
+    msgs = [m for m in map(protocol.decode, proc.stdout.splitlines()) if m is not None]
+    if check:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc, msgs
+
+
+def _result(msgs):
+    return next(m.get("result") for m in msgs if m.kind == "result")
+
+
+def _error(msgs):
+    return next(m for m in msgs if m.kind == "error")
+
+
+# ----------------------------------------------------------------------------- pure parts
+
+
+def test_haar_is_orthonormal_and_inverts():
+    x = torch.rand(2, 3, 16, 12, dtype=torch.float64)
+    y = hiding.haar(x)
+    assert y.shape == (2, 12, 8, 6)
+    assert torch.allclose(hiding.ihaar(y), x, atol=1e-12)
+    assert torch.allclose((y ** 2).sum(), (x ** 2).sum())  # energy kept: rounding errors do not grow
+
+
+def test_coupling_blocks_invert_exactly_given_the_lost_part():
+    torch.manual_seed(0)
+    net = hiding.HidingNet(blocks=2, hidden=8).double()
+    for m in net.modules():  # the zero-started last layers would make this trivially the identity
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.normal_(m.weight, std=0.05)
+    cover = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    secret = torch.rand(2, payload.PLANES * 2, 16, 16, dtype=torch.float64) - 0.5
+    stego, lost = net.hide(cover, secret)
+    assert not torch.allclose(stego, cover)
+    assert torch.allclose(net.reveal(stego, lost), secret, atol=1e-9)
+
+
+def test_secret_layout_is_an_exact_spatially_coherent_mosaic():
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 256, payload.SHAPE, dtype=np.uint8)
+    secret = payload.codes_to_secret(codes)
+    assert secret.shape == (6, 2 * payload.RES, 2 * payload.RES) and np.abs(secret).max() <= 0.5
+    assert np.array_equal(payload.secret_to_codes(secret), codes)
+    r = payload.RES  # plane 1, channel 3 is secret channel 2's lower-right tile
+    assert np.allclose(secret[2, r:, r:], codes[1, 3] / 255.0 - 0.5, atol=1e-6)
+    noisy = secret + rng.uniform(-0.45, 0.45, secret.shape) / 255.0
+    assert np.array_equal(payload.secret_to_codes(noisy), codes)
+
+
+def test_lsb_method_round_trips_compressed_codes_exactly_through_a_png(tmp_path):
+    rng = np.random.default_rng(1)
+    cover = rng.integers(0, 256, (payload.COVER, payload.COVER, 3), dtype=np.uint8)
+    smooth = np.cumsum(rng.integers(0, 3, payload.SHAPE), axis=-1) % 256
+    codes = smooth.astype(np.uint8)
+    pixels, layout = methods.hide("lsb", cover, codes)
+    assert layout["nbytes"] < payload.NBYTES and layout["bits"] <= 4
+    container.write(str(tmp_path / "s.png"), pixels,
+                    {"method": "lsb", "layout": layout, "bounds": [[0, 0, 0], [1, 1, 1]], "decoder": "x",
+                     "payload_sha256": "0"})
+    back = methods.reveal("lsb", container.read(str(tmp_path / "s.png")).pixels, layout)
+    assert np.array_equal(back, codes)
+    edited = pixels.copy()
+    edited[:8] ^= 0x07  # the low bits of the first rows: the payload's head
+    with pytest.raises(protocol.JobError, match="damaged"):
+        methods.reveal("lsb", edited, layout)
+
+
+# ----------------------------------------------------------------------------- with a real field
+
+
+@pytest.fixture(scope="module")
+def recon(tmp_path_factory):
+    """A tiny reconstruction made by the real command."""
+    root = tmp_path_factory.mktemp("snap")
+    data = make(str(root / "data"), n_views=8)
+    _cli("reconstruct", data, "--out", str(root / "recon"), *TINY_RECON)
+    return {"root": root, "data": data, "recon": str(root / "recon")}
+
+
+@pytest.fixture(scope="module")
+def weights(recon):
+    """A weights file with a shared decoder fitted to this scene (few steps) and an untrained
+    hiding network: enough to drive the commands."""
+    from ps4pro_blender.field import model as M
+
+    teacher, _ = M.load(os.path.join(recon["recon"], "field.pt"))
+    cams = distill.Cameras.sphere(teacher.field.aabb.numpy(), n=8, size=32)
+    dec, _, _ = distill.fit([teacher.eval()], [cams], steps=30, rays=256, points=512)
+    path = str(recon["root"] / "weights.pt")
+    D.save(path, dec, hiding.HidingNet(blocks=1, hidden=8), {"test": True})
+    return path
+
+
+def test_distillation_makes_the_student_render_like_the_teacher(recon):
+    from ps4pro_blender import dataset
+    from ps4pro_blender.field import evaluate as E
+    from ps4pro_blender.field import model as M
+
+    teacher, _ = M.load(os.path.join(recon["recon"], "field.pt"))
+    teacher.eval()
+    cams = distill.Cameras.from_frames(dataset.load(recon["data"]).split("train"))
+    view = dataset.load(recon["data"]).split("test")[0]
+    target = E.render_frame(teacher, view, "cpu")["rgb"]
+
+    def agreement(steps):
+        dec, planes, hist = distill.fit([teacher], [cams], steps=steps, rays=512, points=1024, log_every=10)
+        student = D.make_field(planes[0], teacher.field.aabb.numpy(), dec)
+        D.refresh_grid(student)
+        return E.image_metrics(E.render_frame(student.eval(), view, "cpu")["rgb"], target)["psnr"], hist
+
+    before, _ = agreement(1)
+    after, hist = agreement(120)
+    assert hist[-1]["loss"] < hist[0]["loss"]
+    assert after > before + 3 and after > 18, (before, after)
+
+
+def test_encode_and_decode_lsb_end_to_end(recon, weights, tmp_path):
+    png = str(tmp_path / "snap.png")
+    _, msgs = _cli("snapshot-encode", recon["recon"], "--out", png, "--method", "lsb", "--steps", "20",
+                   "--weights", weights)
+    enc = _result(msgs)
+    assert enc["png_bytes"] == os.path.getsize(png) and enc["payload_exact"] == 1.0
+    assert any("cover" in n for n in enc["notes"])  # the default cover: the capture's first view, resized
+    snap = container.read(png)
+    assert snap.pixels.shape == (payload.COVER, payload.COVER, 3) and snap.header["method"] == "lsb"
+    assert enc["cover_psnr"] > 25 and os.path.exists(enc["cover_preview"])
+
+    out = tmp_path / "decoded"
+    _, msgs = _cli("snapshot-decode", png, "--out", str(out), "--dataset", recon["data"], "--mesh-res", "32",
+                   "--weights", weights)
+    dec = _result(msgs)
+    assert not dec["degraded"] and dec["warnings"] == []
+    assert os.path.exists(dec["points"]) and os.path.exists(dec["mesh"]) and dec["psnr"] > 10
+    field = torch.load(dec["field"], weights_only=True)
+    assert field["format"] == "ps4pro-field" and tuple(field["state_dict"]["field.planes"].shape) == payload.SHAPE
+    # The decoded planes are exactly the encoded codes, dequantised.
+    codes, _ = methods.reveal("lsb", snap.pixels, snap.header["layout"]), None
+    expect = quantize.dequantize(codes, snap.header["layout"])
+    assert np.allclose(field["state_dict"]["field.planes"].numpy(), expect)
+
+
+def test_inn_encode_reports_its_payload_error(recon, weights, tmp_path):
+    cover = tmp_path / "cover.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 200), dtype=np.uint8), "L").save(cover)
+    _, msgs = _cli("snapshot-encode", recon["recon"], "--out", str(tmp_path / "s.png"), "--cover", str(cover),
+                   "--method", "inn", "--steps", "5", "--weights", weights)
+    enc = _result(msgs)
+    notes = " ".join(enc["notes"])
+    assert "converted to 8-bit RGB" in notes and "cropped" in notes and "resized" in notes
+    assert 0.0 <= enc["payload_exact"] <= 1.0 and enc["payload_mean_error"] >= 0
+
+
+def test_bad_snapshots_are_clear_errors(recon, weights, tmp_path):
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (256, 256), (10, 20, 30)).save(plain)
+    proc, msgs = _cli("snapshot-decode", str(plain), "--weights", weights, check=False)
+    assert proc.returncode != 0 and "no PS4PRO snapshot header" in _error(msgs).get("message")
+
+    png = str(tmp_path / "snap.png")
+    _cli("snapshot-encode", recon["recon"], "--out", png, "--method", "lsb", "--steps", "5", "--weights", weights)
+    snap = container.read(png)
+    other = dict(snap.header, decoder="ps4pro-snapdec-1-000000000000")
+    container.write(str(tmp_path / "other.png"), snap.pixels, other)
+    proc, msgs = _cli("snapshot-decode", str(tmp_path / "other.png"), "--weights", weights, check=False)
+    assert proc.returncode != 0 and "needs decoder" in _error(msgs).get("message")
+
+    edited = snap.pixels.copy()
+    edited[:16] = 255 - edited[:16]
+    container.write(str(tmp_path / "edited.png"), edited, snap.header)
+    proc, msgs = _cli("snapshot-decode", str(tmp_path / "edited.png"), "--weights", weights, check=False)
+    assert proc.returncode != 0 and "damaged" in _error(msgs).get("message")
+
+    proc, msgs = _cli("snapshot-encode", recon["recon"], "--weights", str(tmp_path / "missing.pt"), check=False)
+    assert proc.returncode != 0 and "No snapshot weights" in _error(msgs).get("message")
+    proc, msgs = _cli("snapshot-encode", str(tmp_path / "nothing"), "--weights", weights, check=False)
+    assert proc.returncode != 0 and "No reconstruction" in _error(msgs).get("message")
+
+
+def test_shipped_weights_hide_and_recover_planes_through_a_real_png(tmp_path):
+    """The trained hiding network: a real scene's planes come back within a few codes from the
+    PNG file, and the cover barely changes."""
+    w = D.load()
+    net = D.hiding_net(w)
+    work = np.load(os.path.join(os.path.dirname(D.DEFAULT_PATH), "snapshot_example_codes.npy"), allow_pickle=False)
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:payload.COVER, 0:payload.COVER] / payload.COVER
+    cover = np.clip(np.stack([yy, xx, 0.5 + 0.3 * np.sin(8 * xx)], -1) * 255 + rng.normal(0, 4, (256, 256, 3)), 0, 255)
+    cover = cover.astype(np.uint8)
+    pixels, layout = methods.hide("inn", cover, work, net)
+    path = str(tmp_path / "inn.png")
+    container.write(path, pixels, {"method": "inn", "layout": layout, "bounds": [[0, 0, 0], [1, 1, 1]],
+                                   "decoder": w["decoder_id"], "payload_sha256": "0"})
+    back = methods.reveal("inn", container.read(path).pixels, layout, net)
+    err = np.abs(back.astype(int) - work.astype(int))
+    mse = np.mean((pixels.astype(float) - cover.astype(float)) ** 2)
+    assert err.mean() < 3.0, err.mean()
+    assert 10 * np.log10(255.0 ** 2 / mse) > 30
