@@ -1,7 +1,7 @@
 """The headless demo, end to end: build a scene, capture it, augment it with PS4PRO in-between
 views, fuse its depth in the backend, reconstruct it as a tri-plane radiance field (evaluated on
-held-out views), import the point clouds and the mesh, save a .blend and write an HTML report
-with pictures and numbers.
+held-out views), hide it in one PNG (3D Snapshot) and decode it back, import the point clouds and
+the meshes, save a .blend and write an HTML report with pictures and numbers.
 
     .venv/blender/bin/python scripts/demo.py [--out demo_out] [--views 24] [--size 200] [--recon-minutes 3]
 
@@ -233,7 +233,8 @@ table{{border-collapse:collapse}} th,td{{border:1px solid #ccc;padding:4px 8px;t
 <body><h1>PS4PRO demo</h1>
 <p>A scene built by <code>scripts/demo.py</code>, captured along its animated camera path with Cycles, augmented
 with synthetic in-between views by PS4PRO, its depth fused into one coloured point cloud by the backend process,
-and the point cloud imported back into Blender.</p>
+and the point cloud imported back into Blender; then reconstructed as a tri-plane radiance field, hidden in
+one PNG (3D Snapshot) and decoded back into the scene.</p>
 <h2>Numbers</h2><table>{rows}</table>
 <h2>Scene and imported result</h2>{figures}
 <h2>Augmentation (PS4PRO)</h2>
@@ -244,6 +245,7 @@ and the point cloud imported back into Blender.</p>
 <p>Trained on the augmented dataset by the backend process; every test view below was held out of training
 and of the augmentation.</p>{recon}
 <h3>Reconstruction benchmark (bench/results/recon.md)</h3><pre>{bench("recon.md", "bench/recon.py")}</pre>
+<h3>3D Snapshot benchmark (bench/results/snapshot.md)</h3><pre>{bench("snapshot.md", "bench/snapshot.py")}</pre>
 <h2>Captured views (RGB)</h2>{thumbs}
 </body></html>""",
         encoding="utf-8",
@@ -328,10 +330,22 @@ def main():
     recon_objects = [bpy.data.objects[n] for n in sorted(set(bpy.data.objects.keys()) - before)]
     recon_mesh = next((o for o in recon_objects if o.type == "MESH" and o.data.polygons), None)
 
+    # 3D Snapshot: the reconstruction into one PNG (cover: the capture's first view), and back.
+    t = time.monotonic()
+    snapshot_png = OUT / "snapshot.png"
+    assert bpy.ops.ps4pro.snapshot_encode(reconstruction=str(recon_dir), snapshot_path=str(snapshot_png)) == {"FINISHED"}
+    timings["snapshot encode"] = time.monotonic() - t
+    t = time.monotonic()
+    before_snap = set(bpy.data.objects.keys())
+    assert bpy.ops.ps4pro.snapshot_decode(snapshot_file=str(snapshot_png), eval_dataset=str(dataset)) == {"FINISHED"}
+    timings["snapshot decode + import"] = time.monotonic() - t
+    decoded = json.loads(Path(scene.ps4pro.last_result).read_text())
+    snapshot_objects = [bpy.data.objects[n] for n in sorted(set(bpy.data.objects.keys()) - before_snap)]
+
     pictures_dir = OUT / "pictures"
     pictures_dir.mkdir(exist_ok=True)
     t = time.monotonic()
-    render_still(scene, pictures_dir / "scene.png", hide={cloud.name, *(o.name for o in recon_objects)})
+    render_still(scene, pictures_dir / "scene.png", hide={cloud.name, *(o.name for o in recon_objects + snapshot_objects)})
     render_still(scene, pictures_dir / "point_cloud.png", show_only=[cloud], view_transform="Standard", transparent=True)
     if recon_mesh is not None:
         render_still(scene, pictures_dir / "recon_mesh.png", show_only=[recon_mesh], view_transform="Standard",
@@ -362,6 +376,11 @@ def main():
                                                  f"{recon['train_seconds']:.0f} s on {recon['device']})",
         "reconstruction: exported": f"{recon.get('num_points') or 0:,} points, {recon.get('num_faces') or 0:,} mesh faces",
         "reconstruction: imported objects": ", ".join(f"{o.name} ({o.type})" for o in recon_objects) or "none",
+        "snapshot: PNG": f"{snapshot_png.name}, {snapshot_png.stat().st_size / 1024:.0f} KB ({scene.ps4pro.snapshot_report})",
+        "snapshot: decoded, held-out PSNR / SSIM": f"{decoded['psnr']:.2f} dB / {decoded['ssim']:.4f} "
+                                                   f"(decoded in {decoded['decode_seconds']:.2f} s)"
+                                                   + (" DEGRADED" if decoded.get("degraded") else ""),
+        "snapshot: imported objects": ", ".join(f"{o.name} ({o.type})" for o in snapshot_objects) or "none",
         "original meshes": ", ".join(originals),
         **{f"time: {k}": f"{v:.1f} s" for k, v in timings.items()},
         "time: total": f"{time.monotonic() - t0:.1f} s",
@@ -374,6 +393,8 @@ def main():
     ]
     if recon_mesh is not None:
         pictures.append((pictures_dir / "recon_mesh.png", "The reconstruction's mesh (marching cubes, vertex colours), imported"))
+    pictures.append((OUT / "snapshot_cover.png", "3D Snapshot: the cover (the capture's first view, 256 x 256)"))
+    pictures.append((snapshot_png, "3D Snapshot: the PNG that holds the whole reconstruction"))
     report = OUT / "report.html"
     write_report(report, numbers, captured, pictures, held_out, recon_eval.get("views", []))
     for k, v in numbers.items():

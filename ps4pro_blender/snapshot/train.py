@@ -1,7 +1,7 @@
 """``train-snapshot``: train the shared decoder and the hiding network, reproducibly from a seed.
 
     python -m ps4pro_blender train-snapshot FIELD_DIR [FIELD_DIR ...] [--covers DIR ...] [--out weights.pt]
-        [--decoder-steps 6000] [--hiding-steps 4000] [--seed 0]
+        [--decoder-steps 4000] [--hiding-steps 6000] [--seed 0]
 
 FIELD_DIR: reconstruct output folders (each with ``field.pt``), or folders holding them, from
 scenes rendered by Blender (``scripts/make_snapshot_data.py``; keep evaluation scenes out).
@@ -121,7 +121,7 @@ def psnr(mse: float) -> float:
     return -10.0 * math.log10(max(mse, 1e-12))
 
 
-def train_hiding(covers, secrets, steps: int, seed: int, blocks: int, hidden: int, crop: int = 64, batch: int = 8,
+def train_hiding(covers, secrets, steps: int, seed: int, blocks: int, hidden: int, crop: int = 48, batch: int = 8,
                  lr: float = 1e-3, ctx=None, log_every: int = 50) -> tuple[HidingNet, list]:
     torch.manual_seed(seed)
     net = HidingNet(blocks=blocks, hidden=hidden)
@@ -140,7 +140,7 @@ def train_hiding(covers, secrets, steps: int, seed: int, blocks: int, hidden: in
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
-        if not math.isfinite(float(loss)):
+        if not math.isfinite(float(loss.detach())):
             raise JobError(f"Hiding-network training diverged at step {step}", hint="Lower --hiding-lr or change --seed")
         avg = (mc, ms) if avg is None else (0.95 * avg[0] + 0.05 * mc, 0.95 * avg[1] + 0.05 * ms)
         if (step + 1) % log_every == 0 or step + 1 == steps:
@@ -195,7 +195,7 @@ def run(ctx, args) -> dict:
     net, hide_history = train_hiding(covers, secrets, args.hiding_steps, args.seed, args.blocks, args.hidden, ctx=ctx)
     meta = {"seed": args.seed, "fields": fields, "decoder_steps": args.decoder_steps, "hiding_steps": args.hiding_steps,
             "covers": len(covers), "decoder_history": dec_history[-1:] if dec_history else None,
-            "hiding_history": hide_history[-1:], "torch": torch.__version__,
+            "hiding_history": hide_history[-1:], "torch": str(torch.__version__),
             "command": "python -m ps4pro_blender train-snapshot " + " ".join(args.fields)}
     decoder_id = D.save(os.path.abspath(args.out), decoder, net, meta)
     params = sum(p.numel() for p in net.parameters()) + sum(v.numel() for v in decoder.values())
@@ -209,10 +209,10 @@ def _arguments(parser):
     parser.add_argument("--covers", nargs="*", default=[], help="extra folders of cover images (PNG/JPEG)")
     parser.add_argument("--out", default=D.DEFAULT_PATH, help="weights file to write (default: the extension's)")
     parser.add_argument("--work", help="folder for the distilled planes (default: next to --out, snapshot_work)")
-    parser.add_argument("--decoder-steps", type=int, default=6000)
-    parser.add_argument("--hiding-steps", type=int, default=4000)
-    parser.add_argument("--blocks", type=int, default=4, help="affine-coupling blocks")
-    parser.add_argument("--hidden", type=int, default=32, help="channels inside the coupling sub-networks")
+    parser.add_argument("--decoder-steps", type=int, default=4000)
+    parser.add_argument("--hiding-steps", type=int, default=6000)
+    parser.add_argument("--blocks", type=int, default=3, help="affine-coupling blocks")
+    parser.add_argument("--hidden", type=int, default=24, help="channels inside the coupling sub-networks")
     parser.add_argument("--reuse-decoder", action="store_true", help="skip stage 1 when --work holds its results")
     parser.add_argument("--seed", type=int, default=0)
 

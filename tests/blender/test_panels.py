@@ -52,7 +52,8 @@ def test_panel_options_are_operator_arguments(addon):
     """Every scene setting a panel shows can be passed to an operator (one set of arguments)."""
     settings = bpy.context.scene.ps4pro.bl_rna.properties.keys()
     op_args = set()
-    for op in ("capture", "augment", "reconstruct", "fuse_depth", "import_result"):
+    for op in ("capture", "augment", "reconstruct", "snapshot_encode", "snapshot_decode", "fuse_depth", "import_result"):
         op_args |= set(getattr(bpy.ops.ps4pro, op).get_rna_type().properties.keys())
-    internal = {"rna_type", "name", "show_advanced", "last_dataset", "last_result", "last_augmented", "preview_synthetic"}
+    internal = {"rna_type", "name", "show_advanced", "last_dataset", "last_result", "last_augmented", "preview_synthetic",
+                "last_reconstruction", "last_snapshot", "snapshot_report"}
     assert set(settings) - internal <= op_args
