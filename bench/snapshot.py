@@ -58,11 +58,8 @@ def field_agreement(teacher_path: str, decoded_path: str, capture: str) -> dict:
     from ps4pro_blender import dataset as ds
     from ps4pro_blender.field import evaluate as E
     from ps4pro_blender.field import model as M
-    from ps4pro_blender.snapshot import decoder as D
-
     teacher, _ = M.load(teacher_path)
-    decoded, _ = M.load(decoded_path)
-    D.refresh_grid(decoded)  # the decoded field's own grid, exactly as snapshot-decode builds it
+    decoded, _ = M.load(decoded_path)  # its grid is saved in field.pt, as snapshot-decode built it
     scores = []
     for f in ds.load(capture).split("test"):
         a = E.render_frame(teacher.eval(), f, "cpu")["rgb"]
@@ -78,7 +75,7 @@ def run_case(case: str, method: str, data: Path, args) -> dict:
     out = data / "snapshot" / case / method
     out.mkdir(parents=True, exist_ok=True)
     enc, enc_wall = backend(["snapshot-encode", str(recon), "--out", str(out / "snapshot.png"), "--method", method,
-                             "--steps", str(args.steps), "--seed", "0"])
+                             "--steps", str(args.steps), "--seed", "0", "--dataset", str(capture)])
     dec, dec_wall = backend(["snapshot-decode", enc["snapshot"], "--out", str(out / "decoded"), "--dataset", str(capture),
                              "--no-export"])
     agree = field_agreement(str(recon / "field.pt"), dec["field"], str(capture))

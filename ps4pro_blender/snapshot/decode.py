@@ -81,7 +81,7 @@ def decode(png: str, weights_path: str | None = None, device="cpu"):
                         "the PNG was probably edited after it was written, so the scene will look wrong")
     planes = quantize.dequantize(codes, layout)
     model = D.make_field(planes, header["bounds"], weights["decoder"], mode, env, device)
-    D.refresh_grid(model)
+    D.refresh_grid(model, coarse=D.unpack_occupancy(header.get("occupancy")))
     model.eval()
     return model, header, codes, warnings, time.monotonic() - t0
 

@@ -112,14 +112,15 @@ class Student:
         self.model.field.planes = p
 
 
-def _losses(teacher: FieldModel, student: Student, cams: Cameras, gen, rays: int, points: int) -> torch.Tensor:
+def _losses(teacher: FieldModel, student: Student, cams: Cameras, gen, rays: int, points: int,
+            ray_weight: float = 1.0) -> torch.Tensor:
     dev = teacher.field.aabb.device
     o, d, zs = cams.rays(gen, rays)
     zero = torch.zeros(rays, 3, device=dev)
     with torch.no_grad():
         t = teacher.render_rays(o, d, zs, bg=zero)
     s = student.model.render_rays(o, d, zs, gen=gen, bg=zero)
-    loss = ((s["field_rgb"] - t["field_rgb"]) ** 2).mean() + ((s["opacity"] - t["opacity"]) ** 2).mean()
+    loss = ray_weight * (((s["field_rgb"] - t["field_rgb"]) ** 2).mean() + ((s["opacity"] - t["opacity"]) ** 2).mean())
 
     grid = teacher.grid
     lo, hi = grid.aabb[0], grid.aabb[1]
@@ -160,7 +161,7 @@ def _fresh():
 
 def fit(teachers, cameras, steps: int, seed: int = 0, decoder: dict | None = None, train_decoder: bool = True,
         rays: int = 1024, points: int = 4096, lr: float = 3e-2, decoder_lr: float = 3e-3, noise_codes: float = 1.0,
-        device="cpu", ctx=None, log_every: int = 50):
+        ray_weight: float = 1.0, device="cpu", ctx=None, log_every: int = 50):
     """Snapshot planes for every teacher (and the shared decoder, when ``train_decoder``).
     Returns (decoder state, [planes (3, C, R, R) float32 numpy], history)."""
     device = torch.device(device)
@@ -186,7 +187,7 @@ def fit(teachers, cameras, steps: int, seed: int = 0, decoder: dict | None = Non
             g["lr"] = b * 0.1 ** frac
         k = step % len(teachers)
         students[k].use(noise_codes, gen)
-        loss = _losses(teachers[k], students[k], cameras[k], gen, rays, points)
+        loss = _losses(teachers[k], students[k], cameras[k], gen, rays, points, ray_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -142,6 +142,7 @@ def encode(field_path: str, out: str, cover_path: str | None, method: str, steps
         background.update(shape=list(env_u8.shape), env=base64.b64encode(env_u8.tobytes()).decode("ascii"))
     header = {"method": method, "layout": layout, "bounds": aabb.astype(float).round(6).tolist(),
               "decoder": weights["decoder_id"], "background": background,
+              "occupancy": D.pack_occupancy(teacher.grid.mask),
               "payload_sha256": hashlib.sha256(codes.tobytes()).hexdigest(), "created_by": "ps4pro snapshot-encode"}
     container.write(out, pixels, header)
     seconds = time.monotonic() - t0

@@ -155,6 +155,7 @@ def test_encode_and_decode_lsb_end_to_end(recon, weights, tmp_path):
     assert any("cover" in n for n in enc["notes"])  # the default cover: the capture's first view, resized
     snap = container.read(png)
     assert snap.pixels.shape == (payload.COVER, payload.COVER, 3) and snap.header["method"] == "lsb"
+    assert D.unpack_occupancy(snap.header["occupancy"]).shape == (D.OCCUPANCY_RES,) * 3
     assert enc["cover_psnr"] > 25 and os.path.exists(enc["cover_preview"])
 
     out = tmp_path / "decoded"
@@ -195,6 +196,11 @@ def test_bad_snapshots_are_clear_errors(recon, weights, tmp_path):
     container.write(str(tmp_path / "other.png"), snap.pixels, other)
     proc, msgs = _cli("snapshot-decode", str(tmp_path / "other.png"), "--weights", weights, check=False)
     assert proc.returncode != 0 and "needs decoder" in _error(msgs).get("message")
+
+    bad_occ = dict(snap.header, occupancy={"res": 32, "bits": "bm90IHpsaWI="})
+    container.write(str(tmp_path / "occ.png"), snap.pixels, bad_occ)
+    proc, msgs = _cli("snapshot-decode", str(tmp_path / "occ.png"), "--weights", weights, check=False)
+    assert proc.returncode != 0 and "occupancy is damaged" in _error(msgs).get("message")
 
     edited = snap.pixels.copy()
     edited[:16] = 255 - edited[:16]
