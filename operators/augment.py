@@ -12,10 +12,11 @@ MODES = {"AUTO": "auto", "GEOMETRY": "geometry", "FOOTAGE": "footage"}
 PREVIEW_NAMES = ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B")
 
 
-def load_preview(paths):
-    """(Re)load the preview images into the file under fixed names; returns them."""
+def load_preview(paths, names=PREVIEW_NAMES):
+    """(Re)load preview images into the file under fixed names (the panels look them up by name);
+    returns them."""
     images = []
-    for name, path in zip(PREVIEW_NAMES, paths):
+    for name, path in zip(names, paths):
         image = bpy.data.images.get(name)
         if image is None:
             image = bpy.data.images.load(path, check_existing=False)

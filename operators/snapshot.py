@@ -11,6 +11,7 @@ import os
 import bpy
 
 from ..panels.properties import FUSE_OPTIONS, SNAPSHOT_OPTIONS, fill_unset
+from .augment import load_preview
 from .backend import BackendJobOperator
 from .driver import OperatorError
 
@@ -43,21 +44,6 @@ def image_file(name: str, folder: str, role: str, need_original: bool) -> str:
     path = os.path.join(folder, f"{role}.png")
     image.save_render(path)  # a generated or rendered image: its pixels as the scene shows them
     return path
-
-
-def load_preview(paths):
-    """(Re)load the snapshot and its cover into the file under fixed names for the panel."""
-    images = []
-    for name, path in zip(PREVIEW_NAMES, paths):
-        image = bpy.data.images.get(name)
-        if image is None:
-            image = bpy.data.images.load(path, check_existing=False)
-            image.name = name
-        else:
-            image.filepath = path
-            image.reload()
-        images.append(image)
-    return images
 
 
 class PS4PRO_OT_snapshot_encode(BackendJobOperator, bpy.types.Operator):
@@ -95,7 +81,7 @@ class PS4PRO_OT_snapshot_encode(BackendJobOperator, bpy.types.Operator):
     def on_result(self, context, result):
         settings = context.scene.ps4pro
         settings.last_snapshot = result["snapshot"]
-        load_preview([result["snapshot"], result["cover_preview"]])
+        load_preview([result["snapshot"], result["cover_preview"]], PREVIEW_NAMES)
         settings.snapshot_report = (
             f"{result['png_bytes'] / 1024:.0f} KB, {result['method'].upper()}, cover PSNR {result['cover_psnr']:.1f} dB, "
             f"payload exact {result['payload_exact']:.1%}, encoded in {result['encode_seconds']:.0f} s")

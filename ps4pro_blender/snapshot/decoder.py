@@ -105,7 +105,7 @@ def refresh_grid(model: FieldModel, dilate: int = 1, coarse: torch.Tensor | None
     """Occupancy from the field's own density (a decoded snapshot has no capture to carve with),
     grown by ``dilate`` cells so that thin surfaces at a cell's edge are kept, and limited to the
     teacher's ``coarse`` occupancy when the snapshot carries it (which removes the student's
-    floaters in space the teacher knew to be empty: about +1 dB held-out)."""
+    floaters in space the teacher knew to be empty)."""
     model.grid.allowed.fill_(True)
     model.grid.full_update(model.occupancy_density)
     mask = model.grid.mask
