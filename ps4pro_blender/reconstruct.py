@@ -211,7 +211,9 @@ def run(ctx, args) -> dict:
     transparent = background == "alpha"
     heldout = heldout_pixels(test, test_images, device, transparent, 4096, args.seed)
     ctx.emit.status(f"{len(train)} training views, {len(test)} test views, background {background}, device {device}")
-    store = PixelStore(train, images, depths, device, confidences)
+    if not 0.0 < args.real_share <= 1.0:
+        raise JobError(f"--real-share must be in (0, 1], not {args.real_share}", hint="Use 0.75 (the default)")
+    store = PixelStore(train, images, depths, device, confidences, args.real_share)
     trainer = Trainer(cfg, store, heldout, device)
     checkpoint = os.path.join(out, "checkpoint.pt")
     if args.resume:
@@ -277,6 +279,8 @@ def _arguments(parser):
     parser.add_argument("--samples", type=int, default=32, help="samples per ray in occupied space")
     parser.add_argument("--batch-rays", type=int, default=2048, help="rays per step")
     parser.add_argument("--lr", type=float, default=3e-2)
+    parser.add_argument("--real-share", type=float, default=0.75,  # trainer.REAL_SHARE
+                        help="share of each batch drawn from real views when the dataset has synthetic ones (0..1)")
     parser.add_argument("--combine", choices=("concat", "product"), default="concat", help="how the three planes' features combine")
     parser.add_argument("--background", choices=("auto", "alpha", "env"), default="auto",
                         help="alpha: transparent capture; env: learned environment (HDRI); auto: from the images")

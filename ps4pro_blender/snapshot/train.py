@@ -104,17 +104,21 @@ class HidingData:
         return torch.stack(cov).float(), torch.stack(sec).float()
 
 
-def hiding_loss(net, cover, secret, weights=(1.0, 4.0, 1.0, 1.0)):
+def hiding_loss(net, cover, secret, weights=(1.0, 4.0, 1.0, 1.0), tolerance: float = 0.0):
+    """Cover change, payload error beyond ``tolerance`` codes (the decoder was trained to shrug off
+    about a code of noise, so exactness there would be paid for in cover quality for nothing), the
+    lost part, and the cover's low-frequency band. Returns (loss, cover MSE, payload MSE)."""
     stego, lost = net.hide(cover, secret)
     stego_q = to_8bit(stego)
     back = net.reveal(stego_q)
     l_cover = ((stego_q - cover) ** 2).mean()
-    l_secret = ((back - secret) ** 2).mean()
+    err = back - secret
+    l_secret = (torch.relu(err.abs() - tolerance / 255.0) ** 2).mean()
     l_lost = (lost ** 2).mean()
     l_low = ((haar(stego)[:, :3] - haar(cover)[:, :3]) ** 2).mean()
     wc, ws, wl, wlow = weights
     total = wc * l_cover + ws * l_secret + wl * l_lost + wlow * l_low
-    return total, float(l_cover.detach()), float(l_secret.detach())
+    return total, float(l_cover.detach()), float((err.detach() ** 2).mean())
 
 
 def psnr(mse: float) -> float:
@@ -122,9 +126,12 @@ def psnr(mse: float) -> float:
 
 
 def train_hiding(covers, secrets, steps: int, seed: int, blocks: int, hidden: int, crop: int = 48, batch: int = 8,
-                 lr: float = 1e-3, ctx=None, log_every: int = 50) -> tuple[HidingNet, list]:
+                 lr: float = 1e-3, cover_weight: float = 1.0, tolerance: float = 0.0, init: dict | None = None,
+                 ctx=None, log_every: int = 50) -> tuple[HidingNet, list]:
     torch.manual_seed(seed)
     net = HidingNet(blocks=blocks, hidden=hidden)
+    if init is not None:  # fine-tune a trained network (e.g. towards a cleaner cover)
+        net.load_state_dict(init)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     data = HidingData(covers, secrets, crop)
     rng = np.random.default_rng(seed)
@@ -135,7 +142,7 @@ def train_hiding(covers, secrets, steps: int, seed: int, blocks: int, hidden: in
         for g in opt.param_groups:
             g["lr"] = lr * 0.1 ** (step / max(1, steps))
         cover, secret = data.batch(rng, batch)
-        loss, mc, ms = hiding_loss(net, cover, secret)
+        loss, mc, ms = hiding_loss(net, cover, secret, (cover_weight, 4.0, 1.0, 1.0), tolerance)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -192,8 +199,19 @@ def run(ctx, args) -> dict:
     if not covers:
         raise JobError("No cover images to train the hiding network on", hint="Pass --covers DIR with PNG/JPEG images")
     ctx.emit.status(f"Hiding network: {len(covers)} covers, {len(secrets)} secrets")
-    net, hide_history = train_hiding(covers, secrets, args.hiding_steps, args.seed, args.blocks, args.hidden, ctx=ctx)
+    init = None
+    if args.hiding_init:
+        start = D.load(args.hiding_init)
+        if not start.get("hiding"):
+            raise JobError(f"{args.hiding_init} has no hiding network to start from", hint="Leave out --hiding-init")
+        init = start["hiding"]
+        args.blocks, args.hidden = start["hiding_config"]["blocks"], start["hiding_config"]["hidden"]
+    net, hide_history = train_hiding(covers, secrets, args.hiding_steps, args.seed, args.blocks, args.hidden,
+                                     lr=args.hiding_lr, cover_weight=args.cover_weight,
+                                     tolerance=args.secret_tolerance, init=init, ctx=ctx)
     meta = {"seed": args.seed, "fields": fields, "decoder_steps": args.decoder_steps, "hiding_steps": args.hiding_steps,
+            "cover_weight": args.cover_weight, "secret_tolerance": args.secret_tolerance, "hiding_lr": args.hiding_lr,
+            "hiding_init": os.path.basename(args.hiding_init) if args.hiding_init else None,
             "covers": len(covers), "decoder_history": dec_history[-1:] if dec_history else None,
             "hiding_history": hide_history[-1:], "torch": str(torch.__version__),
             "command": "python -m ps4pro_blender train-snapshot " + " ".join(args.fields)}
@@ -213,6 +231,12 @@ def _arguments(parser):
     parser.add_argument("--hiding-steps", type=int, default=6000)
     parser.add_argument("--blocks", type=int, default=3, help="affine-coupling blocks")
     parser.add_argument("--hidden", type=int, default=24, help="channels inside the coupling sub-networks")
+    parser.add_argument("--cover-weight", type=float, default=1.0,
+                        help="weight of the cover's change against the payload's error (higher: a cleaner-looking PNG)")
+    parser.add_argument("--secret-tolerance", type=float, default=0.0,
+                        help="payload error, in codes, that costs nothing (the decoder tolerates about one)")
+    parser.add_argument("--hiding-lr", type=float, default=1e-3, help="hiding network's learning rate (decays 10x)")
+    parser.add_argument("--hiding-init", metavar="WEIGHTS", help="start the hiding network from this weights file's")
     parser.add_argument("--reuse-decoder", action="store_true", help="skip stage 1 when --work holds its results")
     parser.add_argument("--seed", type=int, default=0)
 

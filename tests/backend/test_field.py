@@ -175,6 +175,26 @@ def test_confidence_weights_pixels_of_synthetic_views(views):
     assert torch.all(w[:4] == 1.0) and torch.all(w[4:] == 0.0)
 
 
+def test_real_views_keep_their_share_of_each_batch(views):
+    """Many synthetic views must not crowd the few real ones out of the batches."""
+    import copy
+
+    frames = [copy.copy(f) for f in views["train"]]
+    for f in frames[1:]:
+        f.extra = dict(f.extra, synthetic=True)
+    store = PixelStore(frames, views["ims"], views["deps"], "cpu", real_share=0.25)
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.cat([store._draw(gen, 4000, store.groups[0]), store._draw(gen, 4000, store.groups[1])])
+    frame = torch.searchsorted(store.offsets[1:], idx, right=True)
+    assert bool((frame[:4000] == 0).all()) and bool((frame[4000:] > 0).all())
+    assert int(idx.max()) < store.count and len(torch.unique(frame[4000:])) == len(frames) - 1
+    o, d, zs, rgba, depth, w = store.sample(gen, 400)
+    assert o.shape == (400, 3) and w.shape == (400,)
+    n_real = int(round(400 * 0.25))
+    assert torch.allclose(o[:n_real], store.c2w[0, :3, 3].expand(n_real, 3))  # the first quarter comes from view 0
+    assert not torch.allclose(o[n_real:], store.c2w[0, :3, 3].expand(400 - n_real, 3))
+
+
 def test_a_hollow_shell_gives_only_its_outer_surface():
     """What a field learns of an object is a shell: its inner side must not become a second surface."""
     aabb = np.array([[-1.0, -1, -1], [1, 1, 1]])

@@ -234,3 +234,32 @@ def test_shipped_weights_hide_and_recover_planes_through_a_real_png(tmp_path):
     # Trained network: about 3.5 codes mean error on this cover (guessing would be about 85).
     assert err.mean() < 5.0, err.mean()
     assert 10 * np.log10(255.0 ** 2 / mse) > 30
+
+
+def test_hiding_loss_forgives_payload_errors_within_the_tolerance():
+    from ps4pro_blender.snapshot.train import hiding_loss
+
+    torch.manual_seed(0)
+    net = hiding.HidingNet(blocks=1, hidden=8)  # starts as the identity: reveal gives back zeros
+    cover = torch.rand(2, 3, 16, 16)
+    small = torch.full((2, hiding.SECRET_CHANNELS, 8, 8), 0.8 / 255.0)
+    strict, _, mse = hiding_loss(net, cover, small, (0.0, 1.0, 0.0, 0.0), tolerance=0.0)
+    forgiving, _, mse_t = hiding_loss(net, cover, small, (0.0, 1.0, 0.0, 0.0), tolerance=1.0)
+    assert float(strict) > 0 and float(forgiving) == 0.0
+    assert mse == pytest.approx(mse_t)  # the reported error is the plain one either way
+
+
+def test_train_snapshot_fine_tunes_a_shipped_hiding_network(recon, weights, tmp_path):
+    out = tmp_path / "tuned.pt"
+    _, msgs = _cli("train-snapshot", recon["recon"], "--work", str(tmp_path / "work"), "--out", str(out),
+                   "--decoder-steps", "5", "--hiding-steps", "3", "--hiding-init", weights, "--cover-weight", "4",
+                   "--secret-tolerance", "1", "--device", "CPU")
+    result = _result(msgs)
+    tuned = D.load(str(out))
+    start = D.load(weights)
+    assert tuned["hiding_config"] == start["hiding_config"]  # the started-from network's shape, not the defaults
+    assert tuned["meta"]["cover_weight"] == 4.0 and tuned["meta"]["hiding_init"] == "weights.pt"
+    assert result["hiding_history"] and result["decoder_id"] == tuned["decoder_id"]
+    _, msgs = _cli("train-snapshot", recon["recon"], "--work", str(tmp_path / "work"), "--out", str(tmp_path / "x.pt"),
+                   "--reuse-decoder", "--hiding-steps", "1", "--hiding-init", str(tmp_path / "missing.pt"), check=False)
+    assert "No snapshot weights" in _error(msgs).get("message")
