@@ -12,7 +12,8 @@ field on a held-out Blender scene, dense and sparse, with and without augmentati
    ``python -m ps4pro_blender interpolate`` (the augmentation runs) then ``python -m ps4pro_blender
    reconstruct`` with a time budget. Sparse runs, all with the same budget:
    - ``rgb``: images only (``--ignore-depth``);
-   - ``geometry``: + geometry-aware PS4PRO views (``interpolate --mode geometry``), training on images only;
+   - ``geometry``: + geometry-aware PS4PRO views (``interpolate --mode geometry``, with views
+     ``--off-path-deg`` above and below the ring), training on images only;
    - ``footage``: + footage-mode PS4PRO views (``interpolate --mode footage``: the images alone, the
      seed paper's setting), training on images only;
    - ``depth``: images and depth supervision (depth loss and depth priors), no augmentation.
@@ -102,9 +103,10 @@ def run_one(name: str, data: Path, args) -> dict:
     if way in ("geometry", "footage"):
         aug = out / "augmented"
         res, secs = backend(["interpolate", str(capture), "--out", str(aug), "--mode", way,
-                             "--max-gap-deg", str(args.max_gap_deg)], args.device)
-        record.update(augment_seconds=round(secs, 1), synthetic_views=res["synthetic_views"], augment_notes=res["notes"],
-                      augment_counts=res["counts"])
+                             "--max-gap-deg", str(args.max_gap_deg), "--off-path-deg", str(args.off_path_deg)],
+                            args.device)
+        record.update(off_path_deg=args.off_path_deg if way == "geometry" else 0.0, augment_seconds=round(secs, 1),
+                      synthetic_views=res["synthetic_views"], augment_notes=res["notes"], augment_counts=res["counts"])
         dataset = aug
     cmd = ["reconstruct", str(dataset), "--out", str(out / "recon"), "--minutes", str(minutes), "--seed", "0"]
     if way != "depth":
@@ -236,7 +238,8 @@ def table(records: dict, header: dict) -> str:
         views = {"dense_alpha": "100, transparent", "dense_hdri": "100, HDRI"}.get(name)
         if views is None:
             n = r["capture"].replace("sparse", "")
-            views = {"rgb": f"{n}, images only", "geometry": f"{n} + {r.get('synthetic_views')} geometry-aware PS4PRO",
+            views = {"rgb": f"{n}, images only", "geometry": f"{n} + {r.get('synthetic_views')} geometry-aware PS4PRO"
+                                + (f" (±{r['off_path_deg']:g}° off the ring)" if r.get("off_path_deg") else ""),
                      "footage": f"{n} + {r.get('synthetic_views')} footage-mode PS4PRO",
                      "depth": f"{n}, images + depth"}[r["way"]]
         L.append(f"| {name} | {views} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['train_seconds']:.0f} | {r['steps']} | "
@@ -286,6 +289,7 @@ def main(argv=None):
     p.add_argument("--minutes-dense", type=float, default=10.0)
     p.add_argument("--minutes-sparse", type=float, default=5.0)
     p.add_argument("--max-gap-deg", type=float, default=6.0, help="augmentation: largest gap left between views")
+    p.add_argument("--off-path-deg", type=float, default=10.0, help="geometry augmentation: views this far above and below the ring")
     p.add_argument("--runs", nargs="+", choices=RUNS, default=RUNS)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--reuse", action="store_true", help="reuse runs an earlier invocation finished (record.json)")

@@ -6,6 +6,8 @@
 Stages, each rendered on the capture's test views against the ground truth:
 
 - ``field``: the reconstruction (the teacher);
+- ``field, header environment`` (opaque captures): the teacher with its environment replaced by
+  the one a snapshot's header carries (``ENV_SHAPE``, through JPEG), which every later stage uses;
 - ``planes``: the distilled snapshot planes in float, the shared decoder, the teacher's occupancy grid;
 - ``planes, own grid``: the same with the grid a decoder rebuilds (field density + header occupancy);
 - ``codes``: the planes quantised to 8-bit codes (what LSB hides exactly);
@@ -19,6 +21,7 @@ The hiding network's own loss is ``bench/snapshot.py``'s INN-vs-LSB difference.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -68,6 +71,8 @@ def main(argv=None):
     aabb = teacher.field.aabb.cpu().numpy()
     cams = join(Cameras.from_frames(d.split("train")), Cameras.sphere(aabb))
     env = D.env_texture(teacher)
+    if env is not None:
+        env = D.unpack_env(D.pack_env(env))  # what a snapshot's header carries
     coarse = D.unpack_occupancy(D.pack_occupancy(teacher.grid.mask))
 
     def score(model) -> float:
@@ -84,6 +89,11 @@ def main(argv=None):
 
     rows = [("field (teacher)", score(teacher), "")]
     log(rows[-1])
+    if env is not None:
+        kept = copy.deepcopy(teacher)
+        D.set_env(kept, env)
+        rows.append(("field, header environment", score(kept), f"{D.ENV_SHAPE[1]} x {D.ENV_SHAPE[2]} JPEG"))
+        log(rows[-1])
     runs = {"shared": (args.steps, False), "own": (args.steps, True), "long": (2 * args.steps, False)}
     for stage in args.stages:
         steps, own = runs[stage]

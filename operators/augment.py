@@ -46,7 +46,7 @@ class PS4PRO_OT_augment(BackendJobOperator, bpy.types.Operator):
     def job_command(self, context, job_dir):
         return "interpolate", [
             self.dataset, "--out", self.out_dir, "--k", str(self.in_between), "--max-gap-deg", repr(self.max_gap_deg),
-            "--mode", MODES[self.interp_mode], "--weight", repr(self.synthetic_weight),
+            "--off-path-deg", repr(self.off_path_deg), "--mode", MODES[self.interp_mode], "--weight", repr(self.synthetic_weight),
         ]
 
     def on_result(self, context, result):

@@ -88,6 +88,11 @@ AUGMENT_OPTIONS = {
         name="Max Gap (°)", default=6.0, min=0.5, max=90.0,
         description="With automatic in-between views: the largest angle left between neighbouring views",
     ),
+    "off_path_deg": FloatProperty(
+        name="Off-Path (°)", default=10.0, min=0.0, max=45.0,
+        description="Geometry-aware mode: also synthesise views this far above and below the camera path, "
+                    "around the point the cameras look at (0: only on the path)",
+    ),
     "interp_mode": EnumProperty(
         name="Mode",
         items=(

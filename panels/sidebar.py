@@ -111,6 +111,8 @@ class VIEW3D_PT_ps4pro_augment(PS4PROPanel, bpy.types.Panel):
         layout.prop(s, "in_between")
         if s.in_between == 0:
             layout.prop(s, "max_gap_deg")
+        if s.interp_mode != "FOOTAGE":
+            layout.prop(s, "off_path_deg")
         layout.prop(s, "synthetic_weight")
         layout.prop(s, "augment_dir")
         layout.operator("ps4pro.augment", icon="IMAGE_REFERENCE")

@@ -95,3 +95,38 @@ def interpolate_pose(path: list[np.ndarray], i: int, t: float) -> np.ndarray:
     out[:3, :3] = _matrix_from_quat(slerp(_quat_from_matrix(a), _quat_from_matrix(b), t))
     out[:3, 3] = _catmull_rom(p0, p1, p2, p3, t) if np.linalg.norm(p2 - p1) > 1e-12 else p1
     return out
+
+
+def look_at_point(c2ws: list[np.ndarray], min_spread: float = 0.02) -> np.ndarray | None:
+    """The point nearest every camera's optical axis (least squares): the centre an orbit looks
+    at. None when the axes are close to parallel (a dolly, a forward-moving path) or the point is
+    behind a camera, since then there is no centre to move around."""
+    if len(c2ws) < 2:
+        return None
+    a, b = np.zeros((3, 3)), np.zeros(3)
+    for m in c2ws:
+        d = -np.asarray(m, dtype=np.float64)[:3, 2]
+        d /= np.linalg.norm(d)
+        p = np.eye(3) - np.outer(d, d)
+        a += p
+        b += p @ np.asarray(m, dtype=np.float64)[:3, 3]
+    if np.linalg.eigvalsh(a)[0] < min_spread * len(c2ws):
+        return None
+    centre = np.linalg.solve(a, b)
+    if any(float(np.dot(centre - m[:3, 3], -m[:3, 2])) <= 0 for m in c2ws):
+        return None
+    return centre
+
+
+def orbit_offset(c2w: np.ndarray, centre: np.ndarray, deg: float) -> np.ndarray:
+    """The camera moved ``deg`` degrees towards its own up (negative: down) on the sphere around
+    ``centre``, turned with it so that it keeps looking at the same point."""
+    c2w = np.asarray(c2w, dtype=np.float64)
+    axis = c2w[:3, 0] / np.linalg.norm(c2w[:3, 0])
+    th = -math.radians(deg)  # a positive turn about +X carries the camera's +Z towards -Y (down)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot = np.eye(3) + math.sin(th) * k + (1 - math.cos(th)) * (k @ k)
+    out = np.eye(4)
+    out[:3, :3] = rot @ c2w[:3, :3]
+    out[:3, 3] = centre + rot @ (c2w[:3, 3] - centre)
+    return out

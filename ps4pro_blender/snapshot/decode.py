@@ -11,7 +11,6 @@ different from what was hidden (an edited PNG) is flagged in the result's ``warn
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 
@@ -32,14 +31,7 @@ def _background(header: dict):
     mode = bg.get("mode")
     if mode not in ("alpha", "env"):
         raise JobError(f"The snapshot's background mode {mode!r} is unknown", hint="Use a PNG written by Snapshot Encode")
-    env = None
-    if mode == "env":
-        try:
-            raw = base64.b64decode(bg["env"], validate=True)
-            env = np.frombuffer(raw, dtype=np.uint8).reshape(D.ENV_SHAPE).astype(np.float32) / 255.0
-        except (KeyError, TypeError, ValueError):
-            raise JobError("The snapshot header's environment is damaged", hint="Use the original PNG that Snapshot Encode wrote")
-    return mode, env
+    return mode, (D.unpack_env(bg) if mode == "env" else None)
 
 
 def _layout(header: dict) -> dict:

@@ -10,7 +10,6 @@ header says how to undo all of it. Nothing in the reconstruction folder changes.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import time
@@ -138,8 +137,7 @@ def encode(field_path: str, out: str, cover_path: str | None, method: str, steps
     background = {"mode": teacher.background.mode}
     env = D.env_texture(teacher)
     if env is not None:
-        env_u8 = np.clip(np.round(env * 255.0), 0, 255).astype(np.uint8)
-        background.update(shape=list(env_u8.shape), env=base64.b64encode(env_u8.tobytes()).decode("ascii"))
+        background.update(D.pack_env(env))
     header = {"method": method, "layout": layout, "bounds": aabb.astype(float).round(6).tolist(),
               "decoder": weights["decoder_id"], "background": background,
               "occupancy": D.pack_occupancy(teacher.grid.mask),

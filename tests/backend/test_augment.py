@@ -1,5 +1,6 @@
 """PS4PRO augmentation: in-between poses, and the augmented dataset the interpolate command writes."""
 
+import dataclasses
 import json
 import math
 import os
@@ -63,6 +64,49 @@ def test_a_closed_orbit_is_augmented_across_its_closing_gap():
     assert len(augment.plan(dataset.Dataset(root=".", frames=frames[:6], aabb=None, meta={}), k=1)) == 5
 
 
+def test_off_path_views_move_up_and_down_the_sphere_around_the_centre():
+    full = orbit(8, step=math.pi / 4)
+    frames = [dataset.Frame(image_path=f"{i}.png", c2w=c2w, fx=50.0, fy=50.0, cx=32.0, cy=24.0, w=64, h=48,
+                            split="train", depth_path=None, extra={"frame": i}) for i, c2w in enumerate(full)]
+    data = dataset.Dataset(root=".", frames=frames, aabb=None, meta={})
+    assert np.allclose(poses.look_at_point(full), 0.0, atol=1e-9)
+    jobs = augment.plan(data, k=1, off_path_deg=12.0)
+    off = [j for j in jobs if "offset_deg" in j]
+    assert len(jobs) == 8 + len(off) and len(off) == 2 * (8 + 8)  # around every real and in-between view
+    elevation = lambda m: math.degrees(math.atan2(m[2, 3], np.linalg.norm(m[:2, 3])))  # noqa: E731
+    for j in off:
+        m = j["c2w"]
+        base = j["a"].c2w if j["t"] == 0.0 else poses.interpolate_pose([full[-1]] + full + full[:2], j["pair"] + 1, j["t"])
+        assert abs(np.linalg.norm(m[:3, 3]) - np.linalg.norm(base[:3, 3])) < 1e-9  # same distance from the centre
+        assert abs(elevation(m) - elevation(base) - j["offset_deg"]) < 1e-6  # moved up (+) or down (-)
+        aim = lambda c: float(np.dot(-c[:3, 2], -c[:3, 3] / np.linalg.norm(c[:3, 3])))  # noqa: E731
+        assert abs(aim(m) - aim(base)) < 1e-9 and aim(m) > 0.999  # turned with the move: still looks at the centre
+        assert np.allclose(m[:3, :3] @ m[:3, :3].T, np.eye(3), atol=1e-9)
+    # A straight dolly has no centre to move around: no off-path views.
+    line = [look_at((x, -3.0, 1.0), (x, 0.0, 1.0)) for x in (0.0, 1.0, 2.0, 3.0)]
+    assert poses.look_at_point(line) is None
+    frames = [dataclasses.replace(frames[i], c2w=c2w) for i, c2w in enumerate(line)]
+    assert not any("offset_deg" in j for j in augment.plan(dataset.Dataset(".", frames, None, {}), k=1, off_path_deg=12))
+
+
+def test_interpolate_off_path_views_match_the_truth(tmp_path):
+    data = make(str(tmp_path / "data"), n_views=16)
+    out = tmp_path / "aug"
+    proc, msgs = run_interpolate(data, "--out", out, "--k", "1", "--mode", "geometry", "--off-path-deg", "8")
+    assert proc.returncode == 0, proc.stderr
+    synth = [f for f in dataset.load(str(out)).frames if f.extra.get("synthetic")]
+    off = [f for f in synth if "offset_deg" in f.extra]
+    pairs = len(synth) - len(off)  # an open path here (test views are left out of it): k=1 per pair
+    assert len(synth) == msgs[-2].get("result")["synthetic_views"] and len(off) == 2 * (2 * pairs + 1)
+    for f in off[::7]:
+        truth, _ = render_view(f.c2w)
+        got = np.asarray(Image.open(f.image_path).convert("RGBA"), dtype=np.float64)
+        seen = (truth[..., 3] == 255) & (got[..., 3] > 127) & (np.asarray(Image.open(f.extra["confidence_file_path"])) == 255)
+        assert seen.mean() > 0.2
+        mse = np.mean((got[..., :3][seen] - truth[..., :3][seen].astype(np.float64)) ** 2)
+        assert 10 * math.log10(255.0**2 / max(mse, 1e-9)) > 26
+
+
 def test_count_between_follows_the_gap():
     assert augment.count_between(45.0, 0, 6.0) == 7
     assert augment.count_between(6.0, 0, 6.0) == 0
@@ -117,6 +161,11 @@ def test_missing_depth_falls_back_to_footage_mode_and_says_so(tmp_path):
     warnings = " ".join(m.get("text") for m in msgs if m.kind == "warning")
     assert "footage mode" in warnings
     assert msgs[-2].get("result")["counts"] == {"geometry": 0, "footage": 5}
+    # Off-path views need depth: without it they are left out, with a warning.
+    proc, msgs = run_interpolate(data, "--out", tmp_path / "aug2", "--k", "1", "--off-path-deg", "10")
+    assert proc.returncode == 0, proc.stderr
+    assert msgs[-2].get("result")["synthetic_views"] == 5
+    assert "off-path views skipped" in " ".join(m.get("text") for m in msgs if m.kind == "warning")
 
 
 def test_one_view_and_mismatched_sizes_are_clear_errors(tmp_path):

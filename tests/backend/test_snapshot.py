@@ -97,6 +97,36 @@ def test_lsb_method_round_trips_compressed_codes_exactly_through_a_png(tmp_path)
         methods.reveal("lsb", edited, layout)
 
 
+
+def test_header_environment_round_trips_as_a_jpeg_and_rejects_damage():
+    import base64
+    import io
+
+    y, x = np.mgrid[0:D.ENV_SHAPE[1], 0:D.ENV_SHAPE[2]]  # a smooth sky: what a learned environment looks like
+    env = np.stack([0.5 + 0.4 * np.sin(x / 20.0), 0.3 + 0.5 * y / y.max(), 0.6 + 0.3 * np.cos(y / 15.0)]).astype(np.float32)
+    packed = D.pack_env(env)
+    assert packed["encoding"] == "jpeg" and len(packed["env"]) < 16_000  # base64 characters in the header
+    back = D.unpack_env(json.loads(json.dumps(packed)))
+    assert back.shape == D.ENV_SHAPE and np.abs(back - env).mean() < 2 / 255
+
+    model = D.make_field(None, [[-1, -1, -1], [1, 1, 1]], D.decoder_state(distill._fresh()), "env", back)
+    assert torch.allclose(torch.sigmoid(model.background.env.texture)[0], torch.from_numpy(back).clamp(1e-3, 1 - 1e-3),
+                          atol=1e-5)
+    # The first format's 16 x 32 raw bytes still read, and fill the texture (scaled up).
+    old = np.full((3, 16, 32), 128, np.uint8)
+    legacy = D.unpack_env({"shape": [3, 16, 32], "env": base64.b64encode(old.tobytes()).decode()})
+    model = D.make_field(None, [[-1, -1, -1], [1, 1, 1]], D.decoder_state(distill._fresh()), "env", legacy)
+    assert torch.allclose(torch.sigmoid(model.background.env.texture), torch.tensor(128 / 255), atol=1e-5)
+
+    png = io.BytesIO()
+    Image.new("RGB", (D.ENV_SHAPE[2], D.ENV_SHAPE[1])).save(png, "PNG")
+    for bad in (dict(packed, env=packed["env"][:200]),  # truncated
+                dict(packed, shape=[3, 64, 128]),  # not the size it claims
+                dict(packed, env=base64.b64encode(png.getvalue()).decode()),  # another format than it says
+                dict(packed, encoding="exr"), dict(packed, shape=[3, 10 ** 6, 2]), {"env": packed["env"]}):
+        with pytest.raises(protocol.JobError, match="environment is damaged"):
+            D.unpack_env(bad)
+
 # ----------------------------------------------------------------------------- with a real field
 
 

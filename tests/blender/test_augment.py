@@ -29,9 +29,13 @@ def test_augment_adds_synthetic_views_and_a_preview(small_scene, tmp_path):
     out = small_scene.ps4pro.last_augmented
     meta = json.loads(open(f"{out}/transforms.json").read())
     synth = [f for f in meta["frames"] if f.get("synthetic")]
+    on = [f for f in synth if "offset_deg" not in f]
     # A ring orbit is a closed loop: 6 pairs, the last one from the last view back to the first.
-    assert len(synth) == 2 * 6 and len(meta["frames"]) == 6 + 12
-    assert all(f["interpolation"] == "geometry" and 0 < f["t"] < 1 for f in synth)
+    assert len(on) == 2 * 6 and len(meta["frames"]) == 6 + len(synth)
+    assert all(f["interpolation"] == "geometry" for f in synth) and all(0 < f["t"] < 1 for f in on)
+    # By default every real and in-between view also gets one 10° above and one 10° below the ring.
+    off = [f for f in synth if "offset_deg" in f]
+    assert len(off) == 2 * (6 + 12) and {f["offset_deg"] for f in off} == {10.0, -10.0}
     for name in ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B"):
         image = bpy.data.images[name]
         assert tuple(image.size) == (64, 48)
@@ -41,8 +45,11 @@ def test_augment_defaults_to_the_last_capture(small_scene, tmp_path):
     capture(tmp_path)
     small_scene.ps4pro.dataset = ""
     small_scene.ps4pro.in_between = 1
+    small_scene.ps4pro.off_path_deg = 0.0
     assert bpy.ops.ps4pro.augment() == {"FINISHED"}
     assert small_scene.ps4pro.last_augmented.endswith("cap_augmented")
+    meta = json.loads(open(f"{small_scene.ps4pro.last_augmented}/transforms.json").read())
+    assert sum(1 for f in meta["frames"] if f.get("synthetic")) == 6  # the panel's settings, off-path views off
 
 
 def test_capture_without_depth_falls_back_to_footage_mode(small_scene, tmp_path):
