@@ -32,7 +32,9 @@ SYNTHETIC_WEIGHT = 0.5
 # Share of each batch's rays drawn from real views when a dataset also has synthetic ones: without
 # it, 48 in-between views would outvote 8 real ones six to one in every batch (25.62 dB, below
 # the 26.95 dB of the real views alone).
-REAL_SHARE = 0.75  # sparse8 + 48 geometry views, 2900 steps: 0.5 -> 27.35 dB, 0.75 -> 28.07 dB
+# With it: 27.30 dB on the same views (2900 steps, images only); with off-path views as well,
+# 27.96 dB in bench/results/recon.md. 0.75 beat 0.5 (28.07 vs 27.35 dB) in runs that also had depth.
+REAL_SHARE = 0.75
 
 
 def frame_weight(frame) -> float:
