@@ -116,7 +116,7 @@ def test_count_between_follows_the_gap():
 def test_interpolate_writes_an_augmented_dataset_close_to_the_truth(tmp_path):
     data = make(str(tmp_path / "data"), n_views=16)  # 22.5 degrees apart
     out = tmp_path / "aug"
-    proc, msgs = run_interpolate(data, "--out", out, "--k", "1", "--mode", "geometry")
+    proc, msgs = run_interpolate(data, "--out", out, "--k", "1", "--mode", "geometry", "--off-path-deg", "0")
     assert proc.returncode == 0, proc.stderr
     result = msgs[-2].get("result")
     source = dataset.load(data)
