@@ -29,13 +29,14 @@ FORMAT = "ps4pro-snapshot-weights"
 VERSION = 1
 DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "weights", "snapshot.pt")
 
-# The field settings of every snapshot (fixed: the decoder was trained for exactly these).
 # The environment a snapshot keeps (in its header) for opaque captures: 128 x 256 as a JPEG of
 # about 8 KB. On the HDRI benchmark scene the teacher scores 30.97 dB with its own 256 x 512
-# environment, 21.26 with it cut to 16 x 32 (the first format), 25.49 at 64 x 128, 27.69 at
-# 128 x 256 in JPEG (27.99 in PNG, at 34 KB instead of 7.5).
+# environment and 27.69 with this one (bench/snapshot_ablation.py --case dense_hdri). A one-off
+# check, not in the repository, gave 21.26 dB at 16 x 32 (the first format), 25.49 at 64 x 128,
+# and 27.99 for 128 x 256 as a PNG (34 KB instead of 7.5).
 ENV_SHAPE = (3, 128, 256)
 ENV_QUALITY = 90
+# The field settings of every snapshot (fixed: the decoder was trained for exactly these).
 FIELD = dict(res=payload.RES, channels=payload.CHANNELS, hidden=64, geo_feat=15, combine="concat",
              density_bias=1.0, grid_res=128, env_res=ENV_SHAPE[1], samples=32, bins=256)
 
