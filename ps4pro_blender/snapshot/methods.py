@@ -22,7 +22,8 @@ METHODS = ("inn", "lsb")
 
 
 def _tensor(img_u8: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img_u8)).permute(2, 0, 1)[None].float() / 255.0
+    # A copy: images read from a file can be read-only arrays, which torch will not wrap.
+    return torch.from_numpy(np.array(img_u8, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
 
 
 @torch.no_grad()

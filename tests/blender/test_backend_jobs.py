@@ -115,7 +115,17 @@ def test_backend_crash_mid_job_imports_nothing_and_keeps_the_log(prefs, syntheti
     assert bpy.context.window_manager.ps4pro_job.running is False
 
 
-def test_cancel_mid_job_stops_the_backend_and_leaves_no_result(prefs, synthetic, monkeypatch):
+@pytest.fixture
+def console_sigint():
+    """Python's own SIGINT handler, as in a console where Ctrl-C raises KeyboardInterrupt. Python only
+    installs it when SIGINT is not ignored at startup, and a shell's background job (`cmd &`) starts
+    with SIGINT ignored: there _thread.interrupt_main() would do nothing at all."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_cancel_mid_job_stops_the_backend_and_leaves_no_result(prefs, synthetic, monkeypatch, console_sigint):
     """Ctrl-C in the console (KeyboardInterrupt) cancels like Esc does in the UI."""
     monkeypatch.setenv("PS4PRO_STEP_DELAY", "1.0")  # the job outlasts the interrupt even on a busy machine
     before = scene_snapshot()
