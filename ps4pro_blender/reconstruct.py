@@ -205,7 +205,7 @@ def run(ctx, args) -> dict:
     background = args.background if args.background != "auto" else detect_background(images)
     aabb = scene_bounds(data, train, depths, ctx)
     cfg = dict(aabb=aabb.tolist(), res=args.plane_res, res_start=min(args.plane_res, max(32, args.plane_res // 4)),
-               combine=args.combine, channels=args.channels, grid_res=args.grid_res, background=background,
+               combine=args.combine, channels=args.channels, sh_degree=args.sh_degree, grid_res=args.grid_res, background=background,
                env_res=args.env_res, samples=args.samples, bins=2 * args.grid_res, batch_rays=args.batch_rays,
                lr=args.lr, depth_loss=args.depth_loss, seed=args.seed)
     transparent = background == "alpha"
@@ -275,6 +275,8 @@ def _arguments(parser):
                         help="train from the images alone: no depth loss and no depth priors even where views have depth")
     parser.add_argument("--plane-res", type=int, default=128, help="final tri-plane resolution (starts at a quarter)")
     parser.add_argument("--channels", type=int, default=16, help="features per plane texel")
+    parser.add_argument("--sh-degree", type=int, choices=(2, 4), default=2,
+                        help="view-direction detail of the colour (4: sharper reflections on glossy surfaces)")
     parser.add_argument("--grid-res", type=int, default=128, help="occupancy grid resolution")
     parser.add_argument("--samples", type=int, default=32, help="samples per ray in occupied space")
     parser.add_argument("--batch-rays", type=int, default=2048, help="rays per step")

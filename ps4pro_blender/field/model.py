@@ -22,15 +22,18 @@ VERSION = 1
 
 # Model settings kept in the checkpoint's config (everything needed to rebuild the module).
 MODEL_KEYS = ("aabb", "res", "channels", "hidden", "geo_feat", "combine", "density_bias", "grid_res",
-              "background", "env_res", "samples", "bins")
+              "background", "env_res", "samples", "bins", "sh_degree")
+# Keys that checkpoints from before they existed lack, with the value those checkpoints used.
+OLD_DEFAULTS = {"sh_degree": 2}
 
 
 class FieldModel(nn.Module):
     def __init__(self, config: dict):
         super().__init__()
-        c = config
+        c = dict(OLD_DEFAULTS, **config)
         self.config = {k: c[k] for k in MODEL_KEYS}
-        self.field = TriPlane(c["aabb"], c["res"], c["channels"], c["hidden"], c["geo_feat"], c["combine"], c["density_bias"])
+        self.field = TriPlane(c["aabb"], c["res"], c["channels"], c["hidden"], c["geo_feat"], c["combine"], c["density_bias"],
+                              c["sh_degree"])
         self.grid = OccupancyGrid(c["aabb"], c["grid_res"])
         self.background = render.Background(c["background"], c["env_res"])
         self.samples = int(c["samples"])

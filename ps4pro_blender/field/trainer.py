@@ -23,6 +23,7 @@ from .model import FieldModel
 DEFAULTS = dict(
     # Concatenated planes and lr 3e-2 learned fastest in 100-step tests (product: ~6 dB behind).
     res=128, res_start=32, channels=16, hidden=64, geo_feat=15, combine="concat", density_bias=1.0, grid_res=128,
+    sh_degree=2,
     background="alpha", env_res=256, samples=32, bins=256, batch_rays=2048, lr=3e-2, depth_loss=0.1,
     seed=0, grid_every=16, grid_fraction=0.125, eval_every=100, eval_pixels=4096, ckpt_every=200,
     log_every=10, coarse_to_fine_until=0.3,
@@ -188,9 +189,10 @@ class Trainer:
             raise JobError(f"{path} is a finished field, not a training checkpoint",
                            hint="Resume from the checkpoint.pt that reconstruct writes while training")
         res = int(ck["config"]["res"])
-        for key in ("channels", "hidden", "geo_feat", "combine", "grid_res", "background"):
-            if ck["config"][key] != self.model.config[key]:
-                raise JobError(f"The checkpoint's {key} ({ck['config'][key]}) differs from this run's ({self.model.config[key]})",
+        saved = dict(M.OLD_DEFAULTS, **ck["config"])
+        for key in ("channels", "hidden", "geo_feat", "combine", "grid_res", "background", "sh_degree"):
+            if saved[key] != self.model.config[key]:
+                raise JobError(f"The checkpoint's {key} ({saved[key]}) differs from this run's ({self.model.config[key]})",
                                hint="Resume with the settings the checkpoint was trained with")
         self.model.field.upsample(res)
         self.opt = self._optimizer()

@@ -13,28 +13,48 @@ from torch import nn
 
 
 
-def sh_encode(d: torch.Tensor) -> torch.Tensor:
-    """Real spherical harmonics up to degree 2 (9 values) of unit directions: a cheap, smooth
-    direction encoding; view dependence in captures is mostly low-frequency."""
+def sh_encode(d: torch.Tensor, degree: int = 2) -> torch.Tensor:
+    """Real spherical harmonics of unit directions up to ``degree`` (2: 9 values; 4: 25): a cheap,
+    smooth direction encoding. Degree 2 covers diffuse shading; glossy surfaces (a varnished
+    table's reflections) need the sharper lobes of degree 4."""
+    if degree not in SH_DEGREES:
+        raise ValueError(f"sh_degree must be one of {SH_DEGREES}, not {degree!r}")
     x, y, z = d.unbind(-1)
-    return torch.stack(
-        [
-            torch.full_like(x, 0.28209479),
-            -0.48860251 * y, 0.48860251 * z, -0.48860251 * x,
-            1.09254843 * x * y, -1.09254843 * y * z, 0.31539157 * (3 * z * z - 1),
-            -1.09254843 * x * z, 0.54627421 * (x * x - y * y),
-        ],
-        -1,
-    )
+    one = torch.full_like(x, 0.28209479)
+    bands = [one, -0.48860251 * y, 0.48860251 * z, -0.48860251 * x,
+             1.09254843 * x * y, -1.09254843 * y * z, 0.31539157 * (3 * z * z - 1),
+             -1.09254843 * x * z, 0.54627421 * (x * x - y * y)]
+    if degree == 4:
+        xx, yy, zz = x * x, y * y, z * z
+        bands += [
+            0.59004359 * y * (3 * xx - yy), 2.89061144 * x * y * z, 0.45704580 * y * (4 * zz - xx - yy),
+            0.37317633 * z * (2 * zz - 3 * xx - 3 * yy), 0.45704580 * x * (4 * zz - xx - yy),
+            1.44530572 * z * (xx - yy), 0.59004359 * x * (xx - 3 * yy),
+            2.50334294 * x * y * (xx - yy), 1.77013077 * y * z * (3 * xx - yy), 0.94617470 * x * y * (7 * zz - 1),
+            0.66904654 * y * z * (7 * zz - 3), 0.10578554 * (35 * zz * zz - 30 * zz + 3),
+            0.66904654 * x * z * (7 * zz - 3), 0.47308735 * (xx - yy) * (7 * zz - 1),
+            1.77013077 * x * z * (xx - 3 * yy), 0.62583574 * (xx * (xx - 3 * yy) - yy * (3 * xx - yy)),
+        ]
+    return torch.stack(bands, -1)
+
+
+SH_DEGREES = (2, 4)
+
+
+def sh_size(degree: int) -> int:
+    return (degree + 1) ** 2
 
 
 class TriPlane(nn.Module):
-    def __init__(self, aabb, res=128, channels=16, hidden=64, geo_feat=15, combine="concat", density_bias=1.0):
+    def __init__(self, aabb, res=128, channels=16, hidden=64, geo_feat=15, combine="concat", density_bias=1.0,
+                 sh_degree=2):
         super().__init__()
         if combine not in ("product", "concat"):
             raise ValueError(f"combine must be product or concat, not {combine!r}")
+        if sh_degree not in SH_DEGREES:
+            raise ValueError(f"sh_degree must be one of {SH_DEGREES}, not {sh_degree!r}")
         self.config = dict(res=res, channels=channels, hidden=hidden, geo_feat=geo_feat, combine=combine,
-                           density_bias=density_bias)
+                           density_bias=density_bias, sh_degree=int(sh_degree))
         # Starting density ~e^bias per unit length: enough that surfaces appear within the first
         # steps (the occupancy priors keep this fog out of known-empty space).
         self.density_bias = float(density_bias)
@@ -49,7 +69,7 @@ class TriPlane(nn.Module):
         self.planes = nn.Parameter(planes)
         in_dim = channels if combine == "product" else 3 * channels
         self.density_net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1 + geo_feat))
-        self.color_net = nn.Sequential(nn.Linear(geo_feat + 9, hidden), nn.ReLU(), nn.Linear(hidden, 3))
+        self.color_net = nn.Sequential(nn.Linear(geo_feat + sh_size(sh_degree), hidden), nn.ReLU(), nn.Linear(hidden, 3))
 
     @property
     def res(self) -> int:
@@ -82,7 +102,7 @@ class TriPlane(nn.Module):
     def forward(self, x: torch.Tensor, d: torch.Tensor):
         """Density (N,) and colour (N, 3) in 0..1 at points x looking along unit directions d."""
         sigma, geo = self._density(x)
-        rgb = torch.sigmoid(self.color_net(torch.cat([geo, sh_encode(d)], -1)))
+        rgb = torch.sigmoid(self.color_net(torch.cat([geo, sh_encode(d, self.config["sh_degree"])], -1)))
         return sigma, rgb
 
     @torch.no_grad()

@@ -36,9 +36,10 @@ DEFAULT_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 # and 27.99 for 128 x 256 as a PNG (34 KB instead of 7.5).
 ENV_SHAPE = (3, 128, 256)
 ENV_QUALITY = 90
-# The field settings of every snapshot (fixed: the decoder was trained for exactly these).
+# The field settings of every snapshot (fixed: the decoder was trained for exactly these), but for
+# the decoder's width and SH degree, which come from its weights (decoder_shape).
 FIELD = dict(res=payload.RES, channels=payload.CHANNELS, hidden=64, geo_feat=15, combine="concat",
-             density_bias=1.0, grid_res=128, env_res=ENV_SHAPE[1], samples=32, bins=256)
+             density_bias=1.0, grid_res=128, env_res=ENV_SHAPE[1], samples=32, bins=256, sh_degree=2)
 
 
 def decoder_state(field) -> dict:
@@ -54,10 +55,25 @@ def decoder_id(state: dict) -> str:
     return "ps4pro-snapdec-1-" + hashlib.sha256(buf.getvalue()).hexdigest()[:12]
 
 
+def decoder_shape(decoder: dict) -> dict:
+    """The decoder's width and direction encoding, read off its weights (a weights file may hold a
+    wider decoder than ``FIELD``'s)."""
+    from ..field.triplane import SH_DEGREES, sh_size
+
+    try:
+        hidden = int(decoder["density_net.0.weight"].shape[0])
+        sh = int(decoder["color_net.0.weight"].shape[1]) - FIELD["geo_feat"]
+        degree = next(d for d in SH_DEGREES if sh_size(d) == sh)
+    except (KeyError, IndexError, StopIteration):
+        raise JobError("The shared decoder does not fit the snapshot layout", hint="Reinstall the extension's weights")
+    return {"hidden": hidden, "sh_degree": degree}
+
+
 def make_field(planes, aabb, decoder: dict, background: str = "alpha", env=None, device="cpu") -> FieldModel:
     """A snapshot FieldModel: these planes, the shared decoder, an occupancy grid with every cell
     unknown (call :func:`refresh_grid` once the planes are final)."""
-    cfg = dict(FIELD, aabb=np.asarray(aabb, dtype=np.float64).reshape(2, 3).tolist(), background=background)
+    cfg = dict(FIELD, aabb=np.asarray(aabb, dtype=np.float64).reshape(2, 3).tolist(), background=background,
+               **decoder_shape(decoder))
     model = FieldModel(cfg)
     missing = model.field.load_state_dict(decoder, strict=False)
     if missing.unexpected_keys or any(k.startswith(("density_net", "color_net")) for k in missing.missing_keys):

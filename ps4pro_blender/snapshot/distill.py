@@ -145,27 +145,30 @@ def _losses(teacher: FieldModel, student: Student, cams: Cameras, gen, rays: int
     return loss
 
 
-def _shared_decoder(device, init: dict | None = None, seed: int = 0):
+def _shared_decoder(device, init: dict | None = None, seed: int = 0, hidden: int | None = None,
+                    sh_degree: int | None = None):
     torch.manual_seed(seed)
-    tp = D.make_field(None, [[-1, -1, -1], [1, 1, 1]], init or D.decoder_state(_fresh()), device=device).field
-    return tp
+    return D.make_field(None, [[-1, -1, -1], [1, 1, 1]], init or D.decoder_state(_fresh(hidden, sh_degree)),
+                        device=device).field
 
 
-def _fresh():
+def _fresh(hidden: int | None = None, sh_degree: int | None = None):
     from ..field.triplane import TriPlane
 
     f = D.FIELD
-    return TriPlane([[-1, -1, -1], [1, 1, 1]], f["res"], f["channels"], f["hidden"], f["geo_feat"], f["combine"],
-                    f["density_bias"])
+    return TriPlane([[-1, -1, -1], [1, 1, 1]], f["res"], f["channels"], hidden or f["hidden"], f["geo_feat"],
+                    f["combine"], f["density_bias"], sh_degree or f["sh_degree"])
 
 
 def fit(teachers, cameras, steps: int, seed: int = 0, decoder: dict | None = None, train_decoder: bool = True,
         rays: int = 1024, points: int = 4096, lr: float = 3e-2, decoder_lr: float = 3e-3, noise_codes: float = 1.0,
-        ray_weight: float = 1.0, device="cpu", ctx=None, log_every: int = 50):
-    """Snapshot planes for every teacher (and the shared decoder, when ``train_decoder``).
+        ray_weight: float = 1.0, device="cpu", ctx=None, log_every: int = 50, hidden: int | None = None,
+        sh_degree: int | None = None):
+    """Snapshot planes for every teacher (and the shared decoder, when ``train_decoder``; a new one
+    is ``hidden`` wide with SH ``sh_degree``, by default ``FIELD``'s).
     Returns (decoder state, [planes (3, C, R, R) float32 numpy], history)."""
     device = torch.device(device)
-    shared = _shared_decoder(device, decoder, seed)
+    shared = _shared_decoder(device, decoder, seed, hidden, sh_degree)
     torch.manual_seed(seed)
     students = [Student(t, shared, device) for t in teachers]
     groups = [{"params": [s.planes for s in students], "lr": lr}]

@@ -190,7 +190,8 @@ def run(ctx, args) -> dict:
         dec_history = []
         ctx.emit.status(f"Reusing the decoder and planes in {work}")
     else:
-        decoder, planes, dec_history = fit(teachers, cams, args.decoder_steps, seed=args.seed, device=device, ctx=ctx)
+        decoder, planes, dec_history = fit(teachers, cams, args.decoder_steps, seed=args.seed, device=device, ctx=ctx,
+                                           hidden=args.decoder_hidden, sh_degree=args.decoder_sh_degree)
         torch.save(decoder, decoder_file)
         for p, arr in zip(planes_files, planes):
             np.save(p, arr.reshape(payload.SHAPE), allow_pickle=False)
@@ -209,7 +210,7 @@ def run(ctx, args) -> dict:
     net, hide_history = train_hiding(covers, secrets, args.hiding_steps, args.seed, args.blocks, args.hidden,
                                      lr=args.hiding_lr, cover_weight=args.cover_weight,
                                      tolerance=args.secret_tolerance, init=init, ctx=ctx)
-    meta = {"seed": args.seed, "fields": fields, "decoder_steps": args.decoder_steps, "hiding_steps": args.hiding_steps,
+    meta = {"seed": args.seed, "fields": fields, "decoder_steps": args.decoder_steps, **D.decoder_shape(decoder), "hiding_steps": args.hiding_steps,
             "cover_weight": args.cover_weight, "secret_tolerance": args.secret_tolerance, "hiding_lr": args.hiding_lr,
             "hiding_init": os.path.basename(args.hiding_init) if args.hiding_init else None,
             "covers": len(covers), "decoder_history": dec_history[-1:] if dec_history else None,
@@ -228,6 +229,9 @@ def _arguments(parser):
     parser.add_argument("--out", default=D.DEFAULT_PATH, help="weights file to write (default: the extension's)")
     parser.add_argument("--work", help="folder for the distilled planes (default: next to --out, snapshot_work)")
     parser.add_argument("--decoder-steps", type=int, default=4000)
+    parser.add_argument("--decoder-hidden", type=int, default=64, help="width of the shared decoder's layers")
+    parser.add_argument("--decoder-sh-degree", type=int, choices=(2, 4), default=2,
+                        help="view-direction detail of the decoder's colour")
     parser.add_argument("--hiding-steps", type=int, default=6000)
     parser.add_argument("--blocks", type=int, default=3, help="affine-coupling blocks")
     parser.add_argument("--hidden", type=int, default=24, help="channels inside the coupling sub-networks")

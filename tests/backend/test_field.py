@@ -131,6 +131,39 @@ def test_deterministic_and_resume_continues_at_the_saved_step(views, tmp_path):
         assert torch.equal(va, vc), k  # resumed == uninterrupted
 
 
+def test_spherical_harmonics_are_orthonormal_up_to_degree_4():
+    from ps4pro_blender.field.triplane import sh_encode
+
+    gen = torch.Generator().manual_seed(0)
+    d = torch.nn.functional.normalize(torch.randn(400_000, 3, generator=gen, dtype=torch.float64), dim=-1)
+    for degree, size in ((2, 9), (4, 25)):
+        y = sh_encode(d, degree)
+        gram = 4 * math.pi * (y.t() @ y) / len(d)  # Monte Carlo integral over the sphere
+        assert y.shape[1] == size and torch.allclose(gram, torch.eye(size, dtype=torch.float64), atol=0.02)
+
+
+def test_sh_degree_4_trains_and_older_checkpoints_read_as_degree_2(views, tmp_path):
+    from ps4pro_blender.field import model as M
+
+    t = trainer(views, sh_degree=4)
+    start = t.heldout_psnr()
+    t.run(None, steps=40)
+    assert t.last_psnr > start + 5
+    t.save(str(tmp_path / "deg4.pt"))
+    assert M.load(str(tmp_path / "deg4.pt"))[0].field.config["sh_degree"] == 4
+    # A degree-4 checkpoint does not resume into a degree-2 run.
+    with pytest.raises(protocol.JobError, match="sh_degree"):
+        trainer(views).load(str(tmp_path / "deg4.pt"))
+    # Checkpoints written before sh_degree existed have no such key: they are degree 2.
+    old = trainer(views)
+    ck = old.state()
+    del ck["config"]["sh_degree"], ck["train"]["sh_degree"]
+    torch.save(ck, tmp_path / "old.pt")
+    model, _ = M.load(str(tmp_path / "old.pt"))
+    assert model.field.config["sh_degree"] == 2
+    trainer(views).load(str(tmp_path / "old.pt"))
+
+
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(views, tmp_path):
     ck = str(tmp_path / "checkpoint.pt")
     t = trainer(views, ckpt_every=4)

@@ -98,6 +98,20 @@ def test_lsb_method_round_trips_compressed_codes_exactly_through_a_png(tmp_path)
 
 
 
+def test_decoder_width_and_sh_degree_come_from_the_weights():
+    wide = D.decoder_state(distill._fresh(hidden=32, sh_degree=4))
+    assert D.decoder_shape(wide) == {"hidden": 32, "sh_degree": 4}
+    model = D.make_field(np.zeros(payload.SHAPE, np.float32), [[-1, -1, -1], [1, 1, 1]], wide)
+    assert model.field.config["hidden"] == 32 and model.field.config["sh_degree"] == 4
+    sigma, rgb = model.field(torch.zeros(5, 3), torch.tensor([[0.0, 0.0, 1.0]] * 5))
+    assert sigma.shape == (5,) and rgb.shape == (5, 3)
+    # The shipped file's decoder reads as what it was trained as.
+    assert D.decoder_shape(D.load()["decoder"])["hidden"] in (64, 128)
+    broken = dict(wide, **{"color_net.0.weight": torch.zeros(32, 20)})  # no SH degree fits 20 - 15 inputs
+    with pytest.raises(protocol.JobError, match="does not fit the snapshot layout"):
+        D.make_field(None, [[-1, -1, -1], [1, 1, 1]], broken)
+
+
 def test_header_environment_round_trips_as_a_jpeg_and_rejects_damage():
     import base64
     import io
