@@ -1,7 +1,7 @@
 """Where a 3D Snapshot loses quality: held-out PSNR after each stage of encoding, on one scene.
 
     .venv/backend/bin/python bench/snapshot_ablation.py [--data /work/data/recon_bench] [--case dense_alpha]
-        [--steps 1500] [--out bench/results/snapshot_ablation.md]
+        [--steps 1500] [--out bench/results/snapshot_ablation.md] [--weights WEIGHTS.pt]
 
 Stages, each rendered on the capture's test views against the ground truth:
 
@@ -47,6 +47,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--stages", nargs="+", default=["shared", "own", "long"])
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "snapshot_ablation.md"))
+    p.add_argument("--weights", help="snapshot weights to measure (default: the shipped ones)")
     args = p.parse_args(argv)
 
     import torch
@@ -67,7 +68,7 @@ def main(argv=None):
     d = ds.load(str(capture))
     test = d.split("test")
     images = [load_view(f, with_depth=False)[0] for f in test]
-    weights = D.load()
+    weights = D.load(args.weights)
     aabb = teacher.field.aabb.cpu().numpy()
     cams = join(Cameras.from_frames(d.split("train")), Cameras.sphere(aabb))
     env = D.env_texture(teacher)
@@ -114,7 +115,8 @@ def main(argv=None):
              f"`.venv/backend/bin/python bench/snapshot_ablation.py {' '.join(sys.argv[1:] if argv is None else argv)}` "
              f"on {time.strftime('%Y-%m-%d %H:%M')}; {machine.describe()}.",
              f"Case `{args.case}` of the reconstruction benchmark (held-out scene); {len(test)} test views; "
-             f"distillation {args.steps} steps unless named.", "",
+             f"distillation {args.steps} steps unless named; decoder `{weights['decoder_id']}` "
+             f"(hidden {D.decoder_shape(weights['decoder'])['hidden']}, SH degree {D.decoder_shape(weights['decoder'])['sh_degree']}).", "",
              "| Stage | Held-out PSNR | Note |", "|---|---:|---|"]
     lines += [f"| {n} | {v:.2f} dB | {note} |" for n, v, note in rows]
     out = Path(args.out)
