@@ -2,7 +2,7 @@
 renders held-out views, for the invertible hiding network and the exact LSB baseline.
 
     .venv/backend/bin/python bench/snapshot.py [--data /work/data/recon_bench] [--cases dense_alpha dense_hdri]
-        [--steps 1500] [--out bench/results/snapshot.md]
+        [--steps 1500] [--out bench/results/snapshot.md] [--weights WEIGHTS.pt]
 
 The scenes are the reconstruction benchmark's (``bench/recon.py``: an eval-family scene that no
 network trains on), its fields in ``DATA/runs/CASE/recon`` (run that benchmark first). For each case
@@ -73,11 +73,12 @@ def run_case(case: str, method: str, data: Path, args) -> dict:
     capture = data / case
     field_eval = json.loads((recon / "eval.json").read_text())
     out = data / "snapshot" / case / method
+    weights = ["--weights", args.weights] if args.weights else []
     out.mkdir(parents=True, exist_ok=True)
     enc, enc_wall = backend(["snapshot-encode", str(recon), "--out", str(out / "snapshot.png"), "--method", method,
-                             "--steps", str(args.steps), "--seed", "0", "--dataset", str(capture)])
+                             "--steps", str(args.steps), "--seed", "0", "--dataset", str(capture), *weights])
     dec, dec_wall = backend(["snapshot-decode", enc["snapshot"], "--out", str(out / "decoded"), "--dataset", str(capture),
-                             "--no-export"])
+                             "--no-export", *weights])
     agree = field_agreement(str(recon / "field.pt"), dec["field"], str(capture))
     return {"case": case, "method": method, "png_bytes": enc["png_bytes"], "cover_psnr": round(enc["cover_psnr"], 2),
             "cover_ssim": round(enc["cover_ssim"], 4), "payload_exact": enc["payload_exact"],
@@ -94,7 +95,7 @@ def table(rows, header) -> str:
              f"`{header['command']}` on {header['date']}; {header['machine']}; torch {header['torch']}.",
              f"Held-out scene: the reconstruction benchmark's (eval family, seed {header['scene_seed']}); "
              f"distillation {header['steps']} steps; cover: the capture's first view at 256 x 256.",
-             f"Shipped restoration weights (`ps4pro_blender/weights/snapshot.pt`, hiding network + shared decoder): "
+             f"Restoration weights (`{header['weights']}`, hiding network + shared decoder `{header['decoder_id']}`): "
              f"**{header['weights_bytes'] / 1e6:.2f} MB** ({header['hiding_params']:,} + {header['decoder_params']:,} parameters).",
              "", "| Scene | Method | PNG | Cover PSNR / SSIM | Payload exact (mean code error) | Field before hiding | "
              "Decoded (vs truth) | Decoded vs field | Encode | Decode (wall) |",
@@ -118,7 +119,9 @@ def main(argv=None):
     p.add_argument("--methods", nargs="+", default=["inn", "lsb"])
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "snapshot.md"))
+    p.add_argument("--weights", help="snapshot weights to measure (default: the shipped ones)")
     args = p.parse_args(argv)
+    args.weights = str(Path(args.weights).resolve()) if args.weights else None
     data = Path(args.data).resolve()
     for case in args.cases:
         if not (data / "runs" / case / "recon" / "field.pt").is_file():
@@ -127,14 +130,15 @@ def main(argv=None):
 
     from ps4pro_blender.snapshot import decoder as D
 
-    weights = D.load()
+    weights = D.load(args.weights)
     rows = [run_case(case, method, data, args) for case in args.cases for method in args.methods]
     for r in rows:
         log(json.dumps(r))
     scene = json.loads((data / "scene.json").read_text())
     header = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine.describe(), "torch": torch.__version__,
               "command": ".venv/backend/bin/python bench/snapshot.py " + " ".join(sys.argv[1:] if argv is None else argv),
-              "scene_seed": scene["scene"]["seed"], "steps": args.steps, "weights_bytes": os.path.getsize(D.DEFAULT_PATH),
+              "scene_seed": scene["scene"]["seed"], "steps": args.steps, "weights_bytes": os.path.getsize(args.weights or D.DEFAULT_PATH),
+              "weights": os.path.relpath(args.weights or D.DEFAULT_PATH, REPO),
               "hiding_params": int(sum(v.numel() for v in (weights["hiding"] or {}).values())),
               "decoder_params": int(sum(v.numel() for v in weights["decoder"].values())), "decoder_id": weights["decoder_id"]}
     out = Path(args.out)

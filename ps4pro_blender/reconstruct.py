@@ -235,7 +235,7 @@ def run(ctx, args) -> dict:
                                dataset=os.path.abspath(args.dataset)), field_path)
     model = trainer.model.eval()
 
-    report = E.evaluate(model, test, test_images, device, os.path.join(out, "eval"), ctx)
+    report = E.evaluate(model, test, test_images, device, os.path.join(out, "eval"), ctx, args.supersample)
     report.update(summary, device=str(device), background=background, train_views=len(train), test_views=len(test),
                   split_note=split_note, history=trainer.history, occupancy=round(model.grid.occupancy(), 4),
                   config=trainer.cfg)
@@ -258,7 +258,7 @@ def run(ctx, args) -> dict:
                       num_faces=int(len(faces)), mesh_level=level)
     if args.render_path:
         cams = ds.load(args.render_path).frames
-        result["renders"] = E.render_path(model, cams, device, os.path.join(out, "renders"), ctx)
+        result["renders"] = E.render_path(model, cams, device, os.path.join(out, "renders"), ctx, args.supersample)
     return result
 
 
@@ -291,6 +291,9 @@ def _arguments(parser):
     parser.add_argument("--mesh-res", type=int, default=256, help="marching-cubes grid resolution")
     parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
     parser.add_argument("--render-path", metavar="JSON", help="transforms.json of cameras to render novel views for")
+    parser.add_argument("--supersample", type=int, default=2, choices=range(1, 5), metavar="N",  # evaluate.SUPERSAMPLE
+                        help="N x N rays per pixel for test views and path renders, like Blender's anti-aliasing "
+                             "(1: pixel centres, fastest; default 2)")
 
 
 COMMAND = Command(

@@ -31,11 +31,13 @@ def pixel_rays(c2w, fx, fy, cx, cy, px, py):
     return c2w[:, :3, 3].clone(), d / norm[:, None], 1.0 / norm
 
 
-def frame_rays(frame, device, dtype=torch.float32):
-    """All rays of a dataset Frame, row by row (row 0 at the top)."""
+def frame_rays(frame, device, dtype=torch.float32, offset=(0.0, 0.0)):
+    """All rays of a dataset Frame, row by row (row 0 at the top), through the pixel centres moved
+    by ``offset`` pixels (x right, y down)."""
     py, px = torch.meshgrid(torch.arange(frame.h, device=device), torch.arange(frame.w, device=device), indexing="ij")
     c2w = torch.as_tensor(np.asarray(frame.c2w), dtype=dtype, device=device)
-    return pixel_rays(c2w, frame.fx, frame.fy, frame.cx, frame.cy, px.reshape(-1), py.reshape(-1))
+    # Moving the principal point the other way moves every ray by the offset within its pixel.
+    return pixel_rays(c2w, frame.fx, frame.fy, frame.cx - offset[0], frame.cy - offset[1], px.reshape(-1), py.reshape(-1))
 
 
 def intersect_aabb(origins, dirs, aabb):

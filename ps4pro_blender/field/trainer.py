@@ -81,6 +81,8 @@ class PixelStore:
                 else torch.full((f.w * f.h,), 255, dtype=torch.uint8) for f, c in zip(frames, confidences)]).to(device)
 
     def rays(self, idx: torch.Tensor):
+        # Through pixel centres: rays jittered inside their pixels trained a worse field in a one-off
+        # check (dense benchmark capture, 3000 steps, both rendered 2 x 2: about 0.6 dB lower).
         f = torch.searchsorted(self.offsets[1:], idx, right=True)
         local = idx - self.offsets[f]
         px, py = local % self.width[f], local // self.width[f]

@@ -85,6 +85,33 @@ def test_rays_pass_through_the_points_their_pixels_see(data_dir):
     assert np.allclose(u, px + 0.5) and np.allclose(v, py + 0.5)
 
 
+def test_views_render_anti_aliased_from_rays_inside_each_pixel(data_dir, views):
+    from ps4pro_blender.field import evaluate
+
+    frame = dataset.load(data_dir).frames[0]
+    # An offset ray passes through that point of its pixel.
+    o, d, _ = sampler.frame_rays(frame, "cpu", torch.float64, offset=(0.25, -0.25))
+    cam = np.linalg.inv(frame.c2w) @ np.c_[(o + 2.0 * d).numpy(), np.ones(len(o))].T
+    u, v = frame.fx * cam[0] / -cam[2] + frame.cx, -frame.fy * cam[1] / -cam[2] + frame.cy
+    py, px = np.mgrid[0:frame.h, 0:frame.w]
+    assert np.allclose(u, px.ravel() + 0.75) and np.allclose(v, py.ravel() + 0.25)
+    # A 2 x 2 render is the mean of the four quarter-pixel renders.
+    t = trainer(views)
+    t.run(None, steps=20)
+    model = t.model.eval()
+    full = evaluate.render_frame(model, frame, "cpu", supersample=2)
+    parts = []
+    for dy in (-0.25, 0.25):
+        for dx in (-0.25, 0.25):
+            o, d, zs = sampler.frame_rays(frame, "cpu", offset=(dx, dy))
+            with torch.no_grad():
+                parts.append(model.render_rays(o, d, zs)["rgb"].clamp(0, 1).numpy().reshape(frame.h, frame.w, 3))
+    assert np.allclose(full["rgb"], np.mean(parts, 0), atol=1e-5)
+    centre = evaluate.render_frame(model, frame, "cpu", supersample=1)["rgb"]
+    assert not np.allclose(full["rgb"], centre, atol=1e-3)  # edges differ: the average is not the centre ray
+    assert full["opacity"].shape == (frame.h, frame.w) and np.isfinite(full["depth"][full["opacity"] > 0.5]).all()
+
+
 def test_slab_renders_analytic_opacity_and_depth():
     sigma, z0, z1 = 5.0, 0.4, 0.6  # a slab 0.2 thick, seen from z = 2 looking down -Z
     aabb = torch.tensor([[-1.0, -1, -1], [1, 1, 1]])
