@@ -11,12 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+SH_DEGREES = (2, 4)
 
 
 def sh_encode(d: torch.Tensor, degree: int = 2) -> torch.Tensor:
     """Real spherical harmonics of unit directions up to ``degree`` (2: 9 values; 4: 25): a cheap,
-    smooth direction encoding. Degree 2 covers diffuse shading; glossy surfaces (a varnished
-    table's reflections) need the sharper lobes of degree 4."""
+    smooth direction encoding. Degree 2 covers most view dependence; degree 4 adds sharper lobes
+    for glossy surfaces (reconstruct --sh-degree)."""
     if degree not in SH_DEGREES:
         raise ValueError(f"sh_degree must be one of {SH_DEGREES}, not {degree!r}")
     x, y, z = d.unbind(-1)
@@ -36,9 +37,6 @@ def sh_encode(d: torch.Tensor, degree: int = 2) -> torch.Tensor:
             1.77013077 * x * z * (xx - 3 * yy), 0.62583574 * (xx * (xx - 3 * yy) - yy * (3 * xx - yy)),
         ]
     return torch.stack(bands, -1)
-
-
-SH_DEGREES = (2, 4)
 
 
 def sh_size(degree: int) -> int:
