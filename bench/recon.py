@@ -58,6 +58,11 @@ def log(msg):
     print(f"[recon] {msg}", flush=True)
 
 
+def capture_of(run: str) -> str:
+    """The capture a run trains on: dense runs have their own, sparse runs share sparseN."""
+    return run if run.startswith("dense") else run.split("_")[0]
+
+
 # --------------------------------------------------------------------------- running the product
 def backend(command: list[str], device: str) -> tuple[dict, float]:
     """Run ``python -m ps4pro_blender`` (this interpreter) and return its result and wall time."""
@@ -325,8 +330,7 @@ def main(argv=None):
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "recon.md"))
     args = p.parse_args(argv)
     data = Path(args.data).resolve()
-    captures = sorted({"dense_alpha" if r == "dense_alpha" else "dense_hdri" if r == "dense_hdri" else r.split("_")[0]
-                       for r in args.runs})
+    captures = sorted({capture_of(r) for r in args.runs})
     missing = [c for c in captures if not (data / c / "transforms.json").is_file()]
     if missing:
         cmd = [str(BLENDER_PY), str(REPO / "bench" / "recon_capture.py"), str(data), "--only", *missing]

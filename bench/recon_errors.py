@@ -34,6 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import machine  # noqa: E402
+from recon import capture_of  # noqa: E402
 
 GROUND_Z = 0.02  # metres: the table top is z = 0; a surface this close to it is the ground
 CLASSES = ("edge", "ground", "objects", "background")
@@ -99,7 +100,7 @@ def main(argv=None):
     data = Path(args.data).resolve()
     records = {}
     for name in args.runs:
-        capture = data / ("dense_alpha" if name == "dense_alpha" else "dense_hdri" if name == "dense_hdri" else name.split("_")[0])
+        capture = data / capture_of(name)
         records[name] = split_run(data / "runs" / name / "recon", capture)
         print(f"[errors] {name}: {records[name]}", flush=True)
     lines = ["# Where the held-out error lies", "",
