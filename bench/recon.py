@@ -92,19 +92,22 @@ def backend(command: list[str], device: str) -> tuple[dict, float]:
 
 
 def reevaluate(name: str, data: Path, args) -> dict:
-    """A finished run's field evaluated again by the current ``reconstruct`` (resumed at its last
-    step, so no training happens): new PSNR/SSIM, the rest of the record as it was."""
+    """A finished run's field evaluated and exported again by the current ``reconstruct`` (resumed
+    at its last step, so no training happens): new PSNR/SSIM, points, mesh and their geometry
+    error; training time and the augmentation as they were."""
     out = data / "runs" / name
     record = json.loads((out / "record.json").read_text())
     dataset = out / "augmented" if record["way"] in ("geometry", "footage") else data / record["capture"]
     cmd = ["reconstruct", str(dataset), "--out", str(out / "recon"), "--resume", str(out / "recon" / "checkpoint.pt"),
-           "--steps", str(record["steps"]), "--seed", "0", "--no-export"]
+           "--steps", str(record["steps"]), "--seed", "0"]
     if record["way"] != "depth":
         cmd.append("--ignore-depth")
     res, _ = backend(cmd, args.device)
     if res["steps"] != record["steps"]:
         raise SystemExit(f"{name}: re-evaluation trained ({record['steps']} -> {res['steps']} steps)")
-    record.update(psnr=res["psnr"], ssim=res["ssim"], reevaluated=time.strftime("%Y-%m-%d %H:%M"))
+    record.update({k: res.get(k) for k in ("psnr", "ssim", "num_points", "num_vertices", "num_faces")},
+                  points=res.get("points"), mesh=res.get("mesh"), reevaluated=time.strftime("%Y-%m-%d %H:%M"))
+    record["geometry"] = geometry_error(data, data / record["capture"], res.get("mesh"), res.get("points"))
     (out / "record.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
 
@@ -280,8 +283,8 @@ def table(records: dict, header: dict) -> str:
         L += ["", f"Runs taken from an earlier invocation of this command (`--reuse`): {', '.join(reused)}."]
     again = [n for n, r in records.items() if r.get("reevaluated")]
     if again:
-        L += ["", f"Fields trained by an earlier invocation and evaluated again by this one (`--reevaluate`, no "
-                  f"training): {', '.join(again)}."]
+        L += ["", f"Fields trained by an earlier invocation, evaluated and exported "
+                  f"again by this one (`--reevaluate`, no training): {', '.join(again)}."]
     return "\n".join(L) + "\n"
 
 
@@ -325,7 +328,7 @@ def main(argv=None):
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--reuse", action="store_true", help="reuse runs an earlier invocation finished (record.json)")
     p.add_argument("--reevaluate", action="store_true",
-                   help="evaluate finished runs' fields again with the current reconstruct (no training)")
+                   help="evaluate and export finished runs' fields again with the current reconstruct (no training)")
     p.add_argument("--textures", default=None, help="texture folder (default: made under --data)")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "recon.md"))
     args = p.parse_args(argv)

@@ -248,10 +248,12 @@ def run(ctx, args) -> dict:
     if split_note:
         result["split_note"] = split_note
     if not args.no_export:
-        points, colors, extra = X.points_from_views(model, train, device, ctx=ctx)
+        views = X.render_views(model, train, device, ctx=ctx)
+        points, colors, extra = X.points_from_views(model, views)
         points_path = os.path.join(out, "points.ply")
         ply.write_ply(points_path, points, colors, extra=extra, comments=["PS4PRO reconstruct points"])
-        verts, vcolors, faces, level = X.mesh_from_field(model, device, res=args.mesh_res, ctx=ctx)
+        verts, vcolors, faces, level = X.mesh_from_field(model, device, res=args.mesh_res,
+                                                         seen_by=None if args.keep_unseen else views, ctx=ctx)
         mesh_path = os.path.join(out, "mesh.ply")
         ply.write_ply(mesh_path, verts, vcolors, faces=faces, comments=["PS4PRO reconstruct mesh"])
         result.update(points=points_path, num_points=int(len(points)), mesh=mesh_path, num_vertices=int(len(verts)),
@@ -290,6 +292,9 @@ def _arguments(parser):
                         help="height of the learned environment (env background; its width is twice that)")
     parser.add_argument("--mesh-res", type=int, default=256, help="marching-cubes grid resolution")
     parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
+    parser.add_argument("--keep-unseen", action="store_true",
+                        help="keep mesh surfaces no training camera saw (inside objects, under the table); "
+                             "by default they are removed, being guesses")
     parser.add_argument("--render-path", metavar="JSON", help="transforms.json of cameras to render novel views for")
     parser.add_argument("--supersample", type=int, default=2, choices=range(1, 5), metavar="N",  # evaluate.SUPERSAMPLE
                         help="N x N rays per pixel for test views and path renders, like Blender's anti-aliasing "

@@ -1,13 +1,15 @@
 """Geometry out of the field, for Blender: a coloured point cloud and a vertex-coloured mesh.
 
-Points: every training camera renders its depth and opacity; pixels that are opaque enough are
-lifted to 3-D with the field's own (un-composited) colour, merged per voxel, and points with few
-neighbours (floaters) are dropped. Mesh: marching cubes on the density sampled over the aabb
-(only inside occupied cells), small disconnected pieces removed, each vertex coloured by the field
-looking at it from outside along its normal.
+Every training camera renders the field once (``render_views``). Points: pixels that are opaque
+enough are lifted to 3-D with the field's own (un-composited) colour, merged per voxel, and points
+with few neighbours (floaters) are dropped. Mesh: marching cubes on the density sampled over the
+aabb (only inside occupied cells), small disconnected pieces removed, surfaces no camera saw
+removed, each vertex coloured by the field looking at it from outside along its normal.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -16,44 +18,93 @@ from .. import fusion
 from . import sampler
 
 
-# ----------------------------------------------------------------------------- points
+# ----------------------------------------------------------------------------- views
+
+
+@dataclass
+class ViewRender:
+    """What one camera sees of the field at every ``stride``-th pixel (row-major, ``rows x cols``):
+    planar depth (NaN where the ray meets nothing), opacity and the field's own colour."""
+    frame: object
+    stride: int
+    rows: int
+    cols: int
+    depth: np.ndarray    # (rows * cols,) float32
+    opacity: np.ndarray  # (rows * cols,) float32
+    rgb: np.ndarray      # (rows * cols, 3) float32, un-composited, divided by opacity
+
+    def pixels(self) -> np.ndarray:
+        """Flat pixel indices into the full frame of this render's rays."""
+        r, c = np.meshgrid(np.arange(self.rows) * self.stride, np.arange(self.cols) * self.stride, indexing="ij")
+        return (r * self.frame.w + c).reshape(-1)
+
+    def sees(self, points: np.ndarray, tolerance: float, min_opacity: float = 0.5) -> np.ndarray:
+        """Which points this camera sees: in front of it, inside its image, and not behind what its
+        nearest rendered ray stops at (by more than ``tolerance``). Rays that stop at nothing
+        hide nothing."""
+        x, y, z = sampler.project(self.frame, points)
+        i = np.round((y - 0.5) / self.stride).astype(np.int64)
+        j = np.round((x - 0.5) / self.stride).astype(np.int64)
+        inside = (z > 0) & (i >= 0) & (i < self.rows) & (j >= 0) & (j < self.cols)
+        k = np.where(inside, i * self.cols + j, 0)
+        surface = np.where(self.opacity[k] >= min_opacity, self.depth[k], np.inf)
+        return inside & (z <= np.nan_to_num(surface, nan=np.inf) + tolerance)
 
 
 @torch.no_grad()
-def points_from_views(model, frames, device, min_opacity: float = 0.5, max_rays: int = 65536,
-                      voxel: float = 0.0, min_neighbours: int = 4, chunk: int = 16384, ctx=None):
-    """Points (N, 3) float32, colours (N, 3) uint8, extra {"opacity", "views"} (N,) float32."""
+def render_views(model, frames, device, max_rays: int = 65536, chunk: int = 16384, ctx=None) -> list[ViewRender]:
+    """Each camera's view of the field, at most ``max_rays`` rays per view (every stride-th pixel
+    of larger images). Rendered once, then lifted to points and used to cull unseen surfaces."""
+    out = []
+    for n, frame in enumerate(frames):
+        if ctx is not None:
+            ctx.progress("Rendering training views", n, len(frames))
+        stride = max(1, int(np.ceil(np.sqrt(frame.w * frame.h / max_rays))))
+        rows, cols = -(-frame.h // stride), -(-frame.w // stride)
+        view = ViewRender(frame, stride, rows, cols, *(np.zeros(0, np.float32),) * 3)
+        o, d, zs = sampler.frame_rays(frame, device)
+        keep = torch.as_tensor(view.pixels(), device=o.device)
+        parts = []
+        for s in range(0, len(keep), chunk):
+            k = keep[s:s + chunk]
+            r = model.render_rays(o[k], d[k], zs[k], bg=torch.zeros(len(k), 3, device=o.device))
+            a = r["opacity"]
+            rgb = (r["field_rgb"] / a.clamp_min(1e-6)[:, None]).clamp(0, 1)
+            parts.append((r["depth"].float().cpu(), a.float().cpu(), rgb.float().cpu()))
+        view.depth, view.opacity, view.rgb = (torch.cat(p).numpy() for p in zip(*parts))
+        out.append(view)
+    if ctx is not None:
+        ctx.progress("Rendering training views", len(frames), len(frames))
+    return out
+
+
+# ----------------------------------------------------------------------------- points
+
+
+def points_from_views(model, views: list[ViewRender], min_opacity: float = 0.5, voxel: float = 0.0,
+                      min_neighbours: int = 4):
+    """Points (N, 3) float32, colours (N, 3) uint8, extra {"opacity", "views"} (N,) float32: the
+    views' opaque pixels lifted to 3-D and merged per voxel, floaters dropped."""
     aabb = model.field.aabb.detach().cpu().numpy().astype(np.float64)
     diag = float(np.linalg.norm(aabb[1] - aabb[0]))
     voxel = voxel if voxel > 0 else diag / 256.0
     acc = fusion.VoxelAccumulator(voxel, aabb[0] - voxel)
     opac = fusion.VoxelAccumulator(voxel, aabb[0] - voxel)
-    for i, frame in enumerate(frames):
-        if ctx is not None:
-            ctx.progress("Exporting points", i, len(frames))
-        o, d, zs = sampler.frame_rays(frame, device)
-        stride = max(1, int(np.ceil(np.sqrt(o.shape[0] / max_rays))))  # bound the work per view
-        keep = torch.arange(o.shape[0], device=o.device)
-        keep = keep[((keep % frame.w) % stride == 0) & ((keep // frame.w) % stride == 0)]
-        for s in range(0, len(keep), chunk):
-            k = keep[s:s + chunk]
-            out = model.render_rays(o[k], d[k], zs[k], bg=torch.zeros(len(k), 3, device=o.device))
-            a = out["opacity"]
-            ok = (a >= min_opacity) & torch.isfinite(out["depth"])
-            if not bool(ok.any()):
-                continue
-            t = out["depth"][ok] / zs[k][ok]
-            pts = (o[k][ok] + d[k][ok] * t[:, None]).double().cpu().numpy()
-            rgb = (out["field_rgb"][ok] / a[ok, None]).clamp(0, 1).double().cpu().numpy()
-            acc.add(pts, rgb)
-            opac.add(pts, np.repeat(a[ok].double().cpu().numpy()[:, None], 3, axis=1))
-    if ctx is not None:
-        ctx.progress("Exporting points", len(frames), len(frames))
-    points, colors, views = acc.result()
+    for view in views:
+        ok = (view.opacity >= min_opacity) & np.isfinite(view.depth)
+        if not ok.any():
+            continue
+        o, d, zs = sampler.frame_rays(view.frame, "cpu", torch.float64)
+        k = torch.as_tensor(view.pixels()[ok])
+        t = torch.as_tensor(view.depth[ok], dtype=torch.float64) / zs[k]
+        pts = (o[k] + d[k] * t[:, None]).numpy()
+        acc.add(pts, view.rgb[ok].astype(np.float64))
+        opac.add(pts, np.repeat(view.opacity[ok].astype(np.float64)[:, None], 3, axis=1))
+    points, colors, counts = acc.result()
     # Same points in the same voxels: the second accumulator's rows line up with the first's.
     opacity = (opac.sums[:, 3] / opac.sums[:, 6]).astype(np.float32)
     keep = sparse_point_mask(points, voxel, min_neighbours) if len(points) else np.zeros(0, bool)
-    return points[keep], colors[keep], {"opacity": opacity[keep], "views": views[keep]}
+    return points[keep], colors[keep], {"opacity": opacity[keep], "views": counts[keep]}
 
 
 def sparse_point_mask(points: np.ndarray, voxel: float, min_neighbours: int) -> np.ndarray:
@@ -155,6 +206,24 @@ def remove_small_components(verts, faces, normals, min_fraction: float = 0.05):
     return verts[used], remap[faces].astype(np.int32), normals[used]
 
 
+def cull_unseen(verts, faces, normals, views: list[ViewRender], tolerance: float):
+    """Drop the faces no view saw any corner of. A field is only constrained where light reached:
+    behind every visible surface (inside objects, under the table, between touching objects) its
+    density is whatever training left there, and marching cubes turns that into surfaces that are
+    not in the scene."""
+    if len(faces) == 0 or not views:
+        return verts, faces, normals
+    seen = np.zeros(len(verts), bool)
+    for view in views:
+        todo = ~seen
+        seen[todo] = view.sees(verts[todo].astype(np.float64), tolerance)
+    faces = faces[seen[faces].any(1)]
+    used = np.zeros(len(verts), bool)
+    used[faces.reshape(-1)] = True
+    remap = np.cumsum(used) - 1
+    return verts[used], remap[faces].astype(np.int32), normals[used]
+
+
 @torch.no_grad()
 def vertex_colors(model, verts, normals, device, chunk: int = 65536) -> np.ndarray:
     """The field's colour just inside each vertex, seen from outside along the normal."""
@@ -169,8 +238,10 @@ def vertex_colors(model, verts, normals, device, chunk: int = 65536) -> np.ndarr
     return np.concatenate(out) if out else np.zeros((0, 3), np.float32)
 
 
-def mesh_from_field(model, device, res: int = 256, level: float | None = None, min_fraction: float = 0.05, ctx=None):
-    """Vertices (N, 3), vertex colours (N, 3) uint8, triangles (M, 3) and the iso level used."""
+def mesh_from_field(model, device, res: int = 256, level: float | None = None, min_fraction: float = 0.05,
+                    seen_by: list[ViewRender] | None = None, ctx=None):
+    """Vertices (N, 3), vertex colours (N, 3) uint8, triangles (M, 3) and the iso level used. With
+    ``seen_by``, only surfaces those views saw are kept (within two grid cells of what they see)."""
     aabb = model.field.aabb.detach().cpu().numpy()
     spacing = float(((aabb[1] - aabb[0]) / (res - 1)).min())
     if level is None:
@@ -182,6 +253,8 @@ def mesh_from_field(model, device, res: int = 256, level: float | None = None, m
         ctx.progress("Exporting mesh", 1, 2)
     verts, faces, normals = marching_cubes(fill_interior(vol, level), aabb, level)
     verts, faces, normals = remove_small_components(verts, faces, normals, min_fraction)
+    if seen_by:
+        verts, faces, normals = cull_unseen(verts, faces, normals, seen_by, tolerance=2.0 * spacing)
     colors = vertex_colors(model, verts, normals, device)
     if ctx is not None:
         ctx.progress("Exporting mesh", 2, 2)

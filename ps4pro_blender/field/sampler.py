@@ -31,6 +31,16 @@ def pixel_rays(c2w, fx, fy, cx, cy, px, py):
     return c2w[:, :3, 3].clone(), d / norm[:, None], 1.0 / norm
 
 
+def project(frame, points: np.ndarray):
+    """Where world points (N, 3) land in a Frame: pixel x, y (continuous; centres at +0.5) and
+    planar depth (<= 0 behind the camera). The inverse of ``pixel_rays``."""
+    w2c = np.linalg.inv(np.asarray(frame.c2w, np.float64))
+    p = points @ w2c[:3, :3].T + w2c[:3, 3]
+    z = -p[:, 2]
+    safe = np.where(np.abs(z) > 1e-9, z, 1e-9)
+    return frame.cx + frame.fx * p[:, 0] / safe, frame.cy - frame.fy * p[:, 1] / safe, z
+
+
 def frame_rays(frame, device, dtype=torch.float32, offset=(0.0, 0.0)):
     """All rays of a dataset Frame, row by row (row 0 at the top), through the pixel centres moved
     by ``offset`` pixels (x right, y down)."""

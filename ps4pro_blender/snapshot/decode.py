@@ -115,10 +115,12 @@ def run(ctx, args) -> dict:
                       test_views=len(test))
     if not args.no_export:
         frames = Cameras.sphere(header["bounds"], n=32).frames()
-        points, colors, extra = X.points_from_views(model, frames, device, ctx=ctx)
+        views = X.render_views(model, frames, device, ctx=ctx)
+        points, colors, extra = X.points_from_views(model, views)
         result["points"] = os.path.join(out, "points.ply")
         ply.write_ply(result["points"], points, colors, extra=extra, comments=["PS4PRO snapshot-decode points"])
-        verts, vcolors, faces, _ = X.mesh_from_field(model, device, res=args.mesh_res, ctx=ctx)
+        verts, vcolors, faces, _ = X.mesh_from_field(model, device, res=args.mesh_res,
+                                                     seen_by=None if args.keep_unseen else views, ctx=ctx)
         result["mesh"] = os.path.join(out, "mesh.ply")
         ply.write_ply(result["mesh"], verts, vcolors, faces=faces, comments=["PS4PRO snapshot-decode mesh"])
         result.update(num_points=int(len(points)), num_vertices=int(len(verts)), num_faces=int(len(faces)))
@@ -136,6 +138,9 @@ def _arguments(parser):
     parser.add_argument("--render-path", metavar="JSON", help="transforms.json of cameras to render novel views for")
     parser.add_argument("--mesh-res", type=int, default=192, help="marching-cubes grid resolution")
     parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
+    parser.add_argument("--keep-unseen", action="store_true",
+                        help="keep mesh surfaces no of the export's cameras around the scene saw (inside objects, under the table); "
+                             "by default they are removed, being guesses")
     parser.add_argument("--weights", help="snapshot weights file (default: the extension's)")
 
 

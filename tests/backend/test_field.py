@@ -79,10 +79,9 @@ def test_rays_pass_through_the_points_their_pixels_see(data_dir):
                                   torch.tensor(px), torch.tensor(py))
     t = torch.tensor(depth[py, px], dtype=torch.float64) / zs  # planar depth -> distance along the ray
     assert np.allclose((o + d * t[:, None]).numpy(), world, atol=1e-6)
-    # And projecting the point back lands on the same pixel centre (+0.5).
-    cam = np.linalg.inv(frame.c2w) @ np.c_[world, np.ones(len(world))].T
-    u, v = frame.fx * cam[0] / -cam[2] + frame.cx, -frame.fy * cam[1] / -cam[2] + frame.cy
-    assert np.allclose(u, px + 0.5) and np.allclose(v, py + 0.5)
+    # And projecting the point back lands on the same pixel centre (+0.5) at the same depth.
+    u, v, z = sampler.project(frame, world)
+    assert np.allclose(u, px + 0.5) and np.allclose(v, py + 0.5) and np.allclose(z, depth[py, px], atol=1e-5)
 
 
 def test_views_render_anti_aliased_from_rays_inside_each_pixel(data_dir, views):
@@ -222,6 +221,38 @@ def test_sphere_mesh_lies_within_a_voxel_and_small_pieces_go():
     a, b, c = (verts[faces[:, i]] for i in range(3))
     assert np.mean(np.sum(np.cross(b - a, c - a) * a, axis=1) > 0) > 0.99  # outward winding
     assert np.mean(np.sum(normals * verts, axis=1) > 0) > 0.99
+
+
+def test_mesh_keeps_what_cameras_saw_and_drops_what_hides_under_the_table():
+    """Behind every visible surface a field's density is a guess, and must not become geometry."""
+    from synthetic_dataset import FX, look_at, plane_depth
+
+    aabb = np.array([[-1.0, -1, -1], [1, 1, 1]])
+
+    def density(x):  # a table top (z in [-0.2, 0]) across the box, and a blob under it
+        table = (x[:, 2] > -0.2) & (x[:, 2] < 0.0)
+        blob = (x - torch.tensor([0.0, 0.0, -0.6])).norm(dim=-1) < 0.25
+        return 1e3 * (table | blob).float()
+
+    res = 48
+    verts, faces, normals = export.marching_cubes(export.density_grid(density, aabb, res), aabb, 5.0)
+    views = []
+    for a in np.linspace(0, 2 * np.pi, 6, endpoint=False):  # cameras above the table; what they see is z = 0
+        c2w = look_at((3 * np.cos(a), 3 * np.sin(a), 3.0), (0.0, 0.0, 0.0))
+        frame = dataset.Frame("", c2w, FX, FX, W / 2, H / 2, W, H)
+        depth = plane_depth(c2w, FX, FX, W / 2, H / 2, W, H)[0].reshape(-1)
+        hit = depth < 1e9
+        views.append(export.ViewRender(frame, 1, H, W, np.where(hit, depth, np.nan).astype(np.float32),
+                                       hit.astype(np.float32), np.zeros((H * W, 3), np.float32)))
+    cell = 2.0 / (res - 1)
+    kept, kept_faces, kept_normals = export.cull_unseen(verts, faces, normals, views, tolerance=2 * cell)
+    assert len(kept) == len(kept_normals) and kept_faces.max() < len(kept)
+    assert (verts[:, 2] < -0.3).any() and not (kept[:, 2] < -0.3).any()  # the blob is gone
+    under = lambda v: (v[:, 2] < -0.15) & (np.abs(v[:, :2]) < 0.8).all(1)  # noqa: E731 (the sides are in view)
+    assert under(verts).any() and not under(kept).any()  # and the table's underside
+    top = (np.abs(verts[:, 2]) < cell) & (np.abs(verts[:, :2]) < 0.5).all(1)
+    kept_top = (np.abs(kept[:, 2]) < cell) & (np.abs(kept[:, :2]) < 0.5).all(1)
+    assert kept_top.sum() == top.sum() > 100  # every vertex of the top the cameras look at stays
 
 
 def test_confidence_weights_pixels_of_synthetic_views(views):
