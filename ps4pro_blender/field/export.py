@@ -21,6 +21,12 @@ from . import sampler
 # ----------------------------------------------------------------------------- views
 
 
+def grid_pixels(frame, stride: int) -> np.ndarray:
+    """Flat indices of every ``stride``-th pixel in both directions, row by row."""
+    r, c = np.meshgrid(np.arange(0, frame.h, stride), np.arange(0, frame.w, stride), indexing="ij")
+    return (r * frame.w + c).reshape(-1)
+
+
 @dataclass
 class ViewRender:
     """What one camera sees of the field at every ``stride``-th pixel (row-major, ``rows x cols``):
@@ -35,8 +41,7 @@ class ViewRender:
 
     def pixels(self) -> np.ndarray:
         """Flat pixel indices into the full frame of this render's rays."""
-        r, c = np.meshgrid(np.arange(self.rows) * self.stride, np.arange(self.cols) * self.stride, indexing="ij")
-        return (r * self.frame.w + c).reshape(-1)
+        return grid_pixels(self.frame, self.stride)
 
     def sees(self, points: np.ndarray, tolerance: float, min_opacity: float = 0.5) -> np.ndarray:
         """Which points this camera sees: in front of it, inside its image, and not behind what its
@@ -60,10 +65,8 @@ def render_views(model, frames, device, max_rays: int = 65536, chunk: int = 1638
         if ctx is not None:
             ctx.progress("Rendering training views", n, len(frames))
         stride = max(1, int(np.ceil(np.sqrt(frame.w * frame.h / max_rays))))
-        rows, cols = -(-frame.h // stride), -(-frame.w // stride)
-        view = ViewRender(frame, stride, rows, cols, *(np.zeros(0, np.float32),) * 3)
         o, d, zs = sampler.frame_rays(frame, device)
-        keep = torch.as_tensor(view.pixels(), device=o.device)
+        keep = torch.as_tensor(grid_pixels(frame, stride), device=o.device)
         parts = []
         for s in range(0, len(keep), chunk):
             k = keep[s:s + chunk]
@@ -71,7 +74,8 @@ def render_views(model, frames, device, max_rays: int = 65536, chunk: int = 1638
             a = r["opacity"]
             rgb = (r["field_rgb"] / a.clamp_min(1e-6)[:, None]).clamp(0, 1)
             parts.append((r["depth"].float().cpu(), a.float().cpu(), rgb.float().cpu()))
-        view.depth, view.opacity, view.rgb = (torch.cat(p).numpy() for p in zip(*parts))
+        depth, opacity, rgb = (torch.cat(p).numpy() for p in zip(*parts))
+        view = ViewRender(frame, stride, -(-frame.h // stride), -(-frame.w // stride), depth, opacity, rgb)
         out.append(view)
     if ctx is not None:
         ctx.progress("Rendering training views", len(frames), len(frames))
