@@ -275,9 +275,10 @@ def test_shipped_weights_hide_and_recover_planes_through_a_real_png(tmp_path):
     back = methods.reveal("inn", container.read(path).pixels, layout, net)
     err = np.abs(back.astype(int) - work.astype(int))
     mse = np.mean((pixels.astype(float) - cover.astype(float)) ** 2)
-    # Trained network: about 3.5 codes mean error on this cover (guessing would be about 85).
-    assert err.mean() < 5.0, err.mean()
-    assert 10 * np.log10(255.0 ** 2 / mse) > 30
+    # Shipped network: about 5.4 codes mean error (guessing would be about 85) for a 37 dB cover here.
+    # It was tuned for the cover (bench/results/snapshot.md); the decoder shrugs off a few codes.
+    assert err.mean() < 6.5, err.mean()
+    assert 10 * np.log10(255.0 ** 2 / mse) > 35
 
 
 def test_hiding_loss_forgives_payload_errors_within_the_tolerance():
