@@ -20,6 +20,8 @@ from . import sampler
 
 # ----------------------------------------------------------------------------- views
 
+STOP_OPACITY = 0.99  # a ray with this much of its light gone hides what lies further along it
+
 
 def grid_pixels(frame, stride: int) -> np.ndarray:
     """Flat indices of every ``stride``-th pixel in both directions, row by row."""
@@ -30,7 +32,8 @@ def grid_pixels(frame, stride: int) -> np.ndarray:
 @dataclass
 class ViewRender:
     """What one camera sees of the field at every ``stride``-th pixel (row-major, ``rows x cols``):
-    planar depth (NaN where the ray meets nothing), opacity and the field's own colour."""
+    planar depth (NaN where the ray meets nothing), opacity, the field's own colour, and the
+    planar depth where the ray is blocked (``STOP_OPACITY`` of its light gone; inf if never)."""
     frame: object
     stride: int
     rows: int
@@ -38,22 +41,23 @@ class ViewRender:
     depth: np.ndarray    # (rows * cols,) float32
     opacity: np.ndarray  # (rows * cols,) float32
     rgb: np.ndarray      # (rows * cols, 3) float32, un-composited, divided by opacity
+    stop: np.ndarray     # (rows * cols,) float32
 
     def pixels(self) -> np.ndarray:
         """Flat pixel indices into the full frame of this render's rays."""
         return grid_pixels(self.frame, self.stride)
 
-    def sees(self, points: np.ndarray, tolerance: float, min_opacity: float = 0.5) -> np.ndarray:
-        """Which points this camera sees: in front of it, inside its image, and not behind what its
-        nearest rendered ray stops at (by more than ``tolerance``). Rays that stop at nothing
-        hide nothing."""
+    def sees(self, points: np.ndarray, tolerance: float) -> np.ndarray:
+        """Which points this camera sees: in front of it, inside its image, and not more than
+        ``tolerance`` behind where its nearest rendered ray is blocked. Blocked, not the expected
+        depth: a foggy field's expected depth lies in front of its dense surfaces, which the
+        camera still sees through the fog."""
         x, y, z = sampler.project(self.frame, points)
         i = np.round((y - 0.5) / self.stride).astype(np.int64)
         j = np.round((x - 0.5) / self.stride).astype(np.int64)
         inside = (z > 0) & (i >= 0) & (i < self.rows) & (j >= 0) & (j < self.cols)
         k = np.where(inside, i * self.cols + j, 0)
-        surface = np.where(self.opacity[k] >= min_opacity, self.depth[k], np.inf)
-        return inside & (z <= np.nan_to_num(surface, nan=np.inf) + tolerance)
+        return inside & (z <= self.stop[k] + tolerance)
 
 
 @torch.no_grad()
@@ -70,12 +74,12 @@ def render_views(model, frames, device, max_rays: int = 65536, chunk: int = 1638
         parts = []
         for s in range(0, len(keep), chunk):
             k = keep[s:s + chunk]
-            r = model.render_rays(o[k], d[k], zs[k], bg=torch.zeros(len(k), 3, device=o.device))
+            r = model.render_rays(o[k], d[k], zs[k], bg=torch.zeros(len(k), 3, device=o.device), stop_opacity=STOP_OPACITY)
             a = r["opacity"]
             rgb = (r["field_rgb"] / a.clamp_min(1e-6)[:, None]).clamp(0, 1)
-            parts.append((r["depth"].float().cpu(), a.float().cpu(), rgb.float().cpu()))
-        depth, opacity, rgb = (torch.cat(p).numpy() for p in zip(*parts))
-        view = ViewRender(frame, stride, -(-frame.h // stride), -(-frame.w // stride), depth, opacity, rgb)
+            parts.append([v.float().cpu() for v in (r["depth"], a, rgb, r["stop_depth"])])
+        depth, opacity, rgb, stop = (torch.cat(p).numpy() for p in zip(*parts))
+        view = ViewRender(frame, stride, -(-frame.h // stride), -(-frame.w // stride), depth, opacity, rgb, stop)
         out.append(view)
     if ctx is not None:
         ctx.progress("Rendering training views", len(frames), len(frames))

@@ -39,15 +39,18 @@ class FieldModel(nn.Module):
         self.samples = int(c["samples"])
         self.bins = int(c["bins"])
 
-    def render_rays(self, origins, dirs, zscale, gen=None, bg=None):
+    def render_rays(self, origins, dirs, zscale, gen=None, bg=None, stop_opacity: float | None = None):
         """Colour over the background (B, 3), the field's own colour (B, 3), opacity (B,) and planar
-        depth (B, NaN where the ray sees nothing). ``gen`` jitters samples (training)."""
+        depth (B, NaN where the ray sees nothing). ``gen`` jitters samples (training). With
+        ``stop_opacity``, also ``stop_depth``: the planar depth where the ray's opacity first
+        reaches it, where the ray is as good as blocked (inf where it never does)."""
         aabb = self.field.aabb
         near, far, hit = sampler.intersect_aabb(origins, dirs, aabb)
         b = origins.shape[0]
         color = torch.zeros(b, 3, device=origins.device, dtype=origins.dtype)
         opacity = torch.zeros(b, device=origins.device, dtype=origins.dtype)
         dist = torch.zeros(b, device=origins.device, dtype=origins.dtype)
+        stop = torch.full((b,), float("inf"), device=origins.device, dtype=origins.dtype)
         t, step, active = sampler.occupied_samples(origins, dirs, near, far, self.grid, self.bins, self.samples, gen)
         active &= hit
         if bool(active.any()):
@@ -60,11 +63,19 @@ class FieldModel(nn.Module):
             color = color.index_put((active,), c)
             opacity = opacity.index_put((active,), a)
             dist = dist.index_put((active,), z)
+            if stop_opacity is not None:
+                blocked = torch.cumsum(w, -1) >= stop_opacity
+                first = blocked.float().argmax(-1)  # first sample past it (0 when none: masked next)
+                t_stop = torch.where(blocked.any(-1), t.gather(1, first[:, None])[:, 0], torch.full_like(z, float("inf")))
+                stop = stop.index_put((active,), t_stop)
         if bg is None:
             bg = self.background.color(dirs, gen)
         depth = torch.where(opacity > 1e-4, dist * zscale, torch.full_like(dist, float("nan")))
-        return {"rgb": color + (1.0 - opacity)[:, None] * bg, "field_rgb": color, "opacity": opacity,
-                "depth": depth, "background": bg}
+        out = {"rgb": color + (1.0 - opacity)[:, None] * bg, "field_rgb": color, "opacity": opacity,
+               "depth": depth, "background": bg}
+        if stop_opacity is not None:
+            out["stop_depth"] = stop * zscale
+        return out
 
     def occupancy_density(self, x):
         return self.field.density(x)

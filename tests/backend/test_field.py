@@ -132,6 +132,22 @@ def test_slab_renders_analytic_opacity_and_depth():
     assert abs(float(dist) - expected) < 1e-3
 
 
+def test_stop_depth_is_where_the_ray_is_blocked():
+    """Where a ray has lost 99% of its light: what hides the surfaces behind it from the camera."""
+    from ps4pro_blender.field import trainer as T
+    from ps4pro_blender.field.model import FieldModel
+
+    sigma, z0, z1 = 50.0, 0.4, 0.6
+    model = FieldModel(dict(T.DEFAULTS, aabb=[[-1, -1, -1], [1, 1, 1]], res=8, grid_res=40, samples=2000, bins=400,
+                            background="alpha"))
+    model.field.forward = lambda x, d: (sigma * ((x[:, 2] > z0) & (x[:, 2] < z1)).float(), torch.ones(len(x), 3))
+    o, d = torch.tensor([[0.1, 0.2, 2.0], [0.9, 0.9, 2.0]]), torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, -1.0]])
+    out = model.render_rays(o, d, torch.ones(2), bg=torch.zeros(2, 3), stop_opacity=0.99)
+    assert abs(float(out["stop_depth"][0]) - ((2.0 - z1) + math.log(100) / sigma)) < 2e-3
+    thin = model.render_rays(o, d, torch.ones(2), bg=torch.zeros(2, 3), stop_opacity=1.0 - math.exp(-sigma * 0.3))
+    assert torch.isinf(thin["stop_depth"]).all()  # the slab never blocks that much: nothing hidden behind it
+
+
 def test_training_raises_heldout_psnr(views):
     t = trainer(views)
     start = t.heldout_psnr()
@@ -242,8 +258,8 @@ def test_mesh_keeps_what_cameras_saw_and_drops_what_hides_under_the_table():
         frame = dataset.Frame("", c2w, FX, FX, W / 2, H / 2, W, H)
         depth = plane_depth(c2w, FX, FX, W / 2, H / 2, W, H)[0].reshape(-1)
         hit = depth < 1e9
-        views.append(export.ViewRender(frame, 1, H, W, np.where(hit, depth, np.nan).astype(np.float32),
-                                       hit.astype(np.float32), np.zeros((H * W, 3), np.float32)))
+        views.append(export.ViewRender(frame, 1, H, W, np.where(hit, depth, np.nan), hit.astype(np.float32),
+                                       np.zeros((H * W, 3), np.float32), np.where(hit, depth, np.inf)))
     cell = 2.0 / (res - 1)
     kept, kept_faces, kept_normals = export.cull_unseen(verts, faces, normals, views, tolerance=2 * cell)
     assert len(kept) == len(kept_normals) and kept_faces.max() < len(kept)
