@@ -21,6 +21,9 @@ from . import sampler
 # ----------------------------------------------------------------------------- views
 
 STOP_OPACITY = 0.99  # a ray with this much of its light gone hides what lies further along it
+# Below this share of seen faces the field is too cloudy for its views to judge (floaters in front
+# of the cameras hide everything): the mesh is then left whole. A clean field sees about half.
+MIN_SEEN_SHARE = 0.25
 
 
 def grid_pixels(frame, stride: int) -> np.ndarray:
@@ -262,7 +265,12 @@ def mesh_from_field(model, device, res: int = 256, level: float | None = None, m
     verts, faces, normals = marching_cubes(fill_interior(vol, level), aabb, level)
     verts, faces, normals = remove_small_components(verts, faces, normals, min_fraction)
     if seen_by:
-        verts, faces, normals = cull_unseen(verts, faces, normals, seen_by, tolerance=2.0 * spacing)
+        kept = cull_unseen(verts, faces, normals, seen_by, tolerance=2.0 * spacing)
+        if len(kept[1]) >= MIN_SEEN_SHARE * len(faces):
+            verts, faces, normals = kept
+        elif ctx is not None:
+            ctx.emit.warning(f"The training views see only {len(kept[1]) / max(1, len(faces)):.0%} of the mesh "
+                             "(a cloudy field hides the rest from them), so unseen surfaces were kept")
     colors = vertex_colors(model, verts, normals, device)
     if ctx is not None:
         ctx.progress("Exporting mesh", 2, 2)

@@ -271,6 +271,28 @@ def test_mesh_keeps_what_cameras_saw_and_drops_what_hides_under_the_table():
     assert kept_top.sum() == top.sum() > 100  # every vertex of the top the cameras look at stays
 
 
+def test_a_cloudy_field_keeps_its_whole_mesh_and_says_so():
+    """Views blocked right in front of the camera (floaters) cannot tell what is hidden."""
+    from synthetic_dataset import FX, look_at
+
+    from ps4pro_blender.field import trainer as T
+    from ps4pro_blender.field.model import FieldModel
+
+    model = FieldModel(dict(T.DEFAULTS, aabb=[[-1, -1, -1], [1, 1, 1]], res=8, grid_res=16, background="alpha"))
+    ball = lambda x: 50.0 * (0.6 - x.norm(dim=-1))  # noqa: E731 (a sphere of radius 0.5 at iso 5)
+    model.field.density = ball
+    model.field.forward = lambda x, d: (ball(x), torch.ones(len(x), 3))
+    c2w = look_at((3.0, 0.0, 0.0), (0.0, 0.0, 0.0))
+    frame = dataset.Frame("", c2w, FX, FX, W / 2, H / 2, W, H)
+    blocked = export.ViewRender(frame, 1, H, W, *(np.full(H * W, 0.1, np.float32),) * 2,
+                                np.zeros((H * W, 3), np.float32), np.full(H * W, 0.1, np.float32))
+    Ctx.emit.warnings.clear()
+    whole = export.mesh_from_field(model, "cpu", res=32, level=5.0)
+    kept = export.mesh_from_field(model, "cpu", res=32, level=5.0, seen_by=[blocked], ctx=Ctx())
+    assert len(whole[2]) > 100 and len(kept[2]) == len(whole[2])
+    assert any("see only 0%" in w for w in Ctx.emit.warnings)
+
+
 def test_confidence_weights_pixels_of_synthetic_views(views):
     frames, images, depths = views["train"], views["ims"], views["deps"]
     confidences = [None] * len(frames)
