@@ -116,6 +116,10 @@ def run_one(name: str, data: Path, args) -> dict:
     out = data / "runs" / name
     record_path = out / "record.json"
     if args.reevaluate and record_path.is_file():
+        done = json.loads(record_path.read_text()).get("reevaluated", "")
+        if args.reevaluated_since and done >= args.reevaluated_since:
+            log(f"{name}: already evaluated again at {done}")
+            return json.loads(record_path.read_text())
         return reevaluate(name, data, args)
     if args.reuse and record_path.is_file():
         log(f"{name}: reusing {record_path}")
@@ -329,6 +333,8 @@ def main(argv=None):
     p.add_argument("--reuse", action="store_true", help="reuse runs an earlier invocation finished (record.json)")
     p.add_argument("--reevaluate", action="store_true",
                    help="evaluate and export finished runs' fields again with the current reconstruct (no training)")
+    p.add_argument("--reevaluated-since", metavar="'YYYY-MM-DD HH:MM'",
+                   help="with --reevaluate: take runs evaluated again since then as they are (resume a re-evaluation)")
     p.add_argument("--textures", default=None, help="texture folder (default: made under --data)")
     p.add_argument("--out", default=str(REPO / "bench" / "results" / "recon.md"))
     args = p.parse_args(argv)
