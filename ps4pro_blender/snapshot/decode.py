@@ -139,7 +139,8 @@ def _arguments(parser):
     parser.add_argument("--mesh-res", type=int, default=192, help="marching-cubes grid resolution")
     parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
     parser.add_argument("--keep-unseen", action="store_true",
-                        help="keep mesh surfaces no of the export's cameras around the scene saw (inside objects, under the table); "
+                        help="keep mesh surfaces that none of the export's cameras around the scene saw "
+                             "(inside objects, under the table); "
                              "by default they are removed, being guesses")
     parser.add_argument("--weights", help="snapshot weights file (default: the extension's)")
 
