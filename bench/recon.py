@@ -116,10 +116,10 @@ def run_one(name: str, data: Path, args) -> dict:
     out = data / "runs" / name
     record_path = out / "record.json"
     if args.reevaluate and record_path.is_file():
-        done = json.loads(record_path.read_text()).get("reevaluated", "")
-        if args.reevaluated_since and done >= args.reevaluated_since:
-            log(f"{name}: already evaluated again at {done}")
-            return json.loads(record_path.read_text())
+        record = json.loads(record_path.read_text())
+        if args.reevaluated_since and record.get("reevaluated", "") >= args.reevaluated_since:
+            log(f"{name}: already evaluated again at {record['reevaluated']}")
+            return record
         return reevaluate(name, data, args)
     if args.reuse and record_path.is_file():
         log(f"{name}: reusing {record_path}")

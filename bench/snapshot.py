@@ -81,7 +81,8 @@ def run_case(case: str, method: str, data: Path, args) -> dict:
     dec, dec_wall = backend(["snapshot-decode", enc["snapshot"], "--out", str(out / "decoded"), "--dataset", str(capture),
                              "--no-export", *weights])
     agree = field_agreement(str(recon / "field.pt"), dec["field"], str(capture))
-    return {"payload_sha256": container.read(enc["snapshot"]).header["payload_sha256"], "case": case, "method": method, "png_bytes": enc["png_bytes"], "cover_psnr": round(enc["cover_psnr"], 2),
+    return {"case": case, "method": method, "payload_sha256": container.read(enc["snapshot"]).header["payload_sha256"],
+            "png_bytes": enc["png_bytes"], "cover_psnr": round(enc["cover_psnr"], 2),
             "cover_ssim": round(enc["cover_ssim"], 4), "payload_exact": enc["payload_exact"],
             "payload_mean_error": enc["payload_mean_error"], "lsb_bits": enc.get("lsb_bits"),
             "field_psnr": field_eval["psnr"], "field_ssim": field_eval["ssim"], "decoded_psnr": dec["psnr"],

@@ -26,10 +26,12 @@ STOP_OPACITY = 0.99  # a ray with this much of its light gone hides what lies fu
 MIN_SEEN_SHARE = 0.25
 
 
-def grid_pixels(frame, stride: int) -> np.ndarray:
-    """Flat indices of every ``stride``-th pixel in both directions, row by row."""
-    r, c = np.meshgrid(np.arange(0, frame.h, stride), np.arange(0, frame.w, stride), indexing="ij")
-    return (r * frame.w + c).reshape(-1)
+def grid_rays(frame, stride: int, device, dtype=torch.float32):
+    """Rays through every ``stride``-th pixel of a frame in both directions, row by row."""
+    py, px = torch.meshgrid(torch.arange(0, frame.h, stride, device=device),
+                            torch.arange(0, frame.w, stride, device=device), indexing="ij")
+    c2w = torch.as_tensor(np.asarray(frame.c2w), dtype=dtype, device=device)
+    return sampler.pixel_rays(c2w, frame.fx, frame.fy, frame.cx, frame.cy, px.reshape(-1), py.reshape(-1))
 
 
 @dataclass
@@ -46,9 +48,9 @@ class ViewRender:
     rgb: np.ndarray      # (rows * cols, 3) float32, un-composited, divided by opacity
     stop: np.ndarray     # (rows * cols,) float32
 
-    def pixels(self) -> np.ndarray:
-        """Flat pixel indices into the full frame of this render's rays."""
-        return grid_pixels(self.frame, self.stride)
+    def rays(self, device="cpu", dtype=torch.float32):
+        """Origins, directions and zscale of this render's rays (``sampler.pixel_rays``)."""
+        return grid_rays(self.frame, self.stride, device, dtype)
 
     def sees(self, points: np.ndarray, tolerance: float) -> np.ndarray:
         """Which points this camera sees: in front of it, inside its image, and not more than
@@ -72,18 +74,17 @@ def render_views(model, frames, device, max_rays: int = 65536, chunk: int = 1638
         if ctx is not None:
             ctx.progress("Rendering training views", n, len(frames))
         stride = max(1, int(np.ceil(np.sqrt(frame.w * frame.h / max_rays))))
-        o, d, zs = sampler.frame_rays(frame, device)
-        keep = torch.as_tensor(grid_pixels(frame, stride), device=o.device)
+        o, d, zs = grid_rays(frame, stride, device)
         parts = []
-        for s in range(0, len(keep), chunk):
-            k = keep[s:s + chunk]
-            r = model.render_rays(o[k], d[k], zs[k], bg=torch.zeros(len(k), 3, device=o.device), stop_opacity=STOP_OPACITY)
+        for s in range(0, len(o), chunk):
+            k = slice(s, s + chunk)
+            r = model.render_rays(o[k], d[k], zs[k], bg=torch.zeros(len(o[k]), 3, device=o.device),
+                                  stop_opacity=STOP_OPACITY)
             a = r["opacity"]
             rgb = (r["field_rgb"] / a.clamp_min(1e-6)[:, None]).clamp(0, 1)
             parts.append([v.float().cpu() for v in (r["depth"], a, rgb, r["stop_depth"])])
         depth, opacity, rgb, stop = (torch.cat(p).numpy() for p in zip(*parts))
-        view = ViewRender(frame, stride, -(-frame.h // stride), -(-frame.w // stride), depth, opacity, rgb, stop)
-        out.append(view)
+        out.append(ViewRender(frame, stride, -(-frame.h // stride), -(-frame.w // stride), depth, opacity, rgb, stop))
     if ctx is not None:
         ctx.progress("Rendering training views", len(frames), len(frames))
     return out
@@ -105,8 +106,8 @@ def points_from_views(model, views: list[ViewRender], min_opacity: float = 0.5, 
         ok = (view.opacity >= min_opacity) & np.isfinite(view.depth)
         if not ok.any():
             continue
-        o, d, zs = sampler.frame_rays(view.frame, "cpu", torch.float64)
-        k = torch.as_tensor(view.pixels()[ok])
+        o, d, zs = view.rays(dtype=torch.float64)
+        k = torch.as_tensor(ok)
         t = torch.as_tensor(view.depth[ok], dtype=torch.float64) / zs[k]
         pts = (o[k] + d[k] * t[:, None]).numpy()
         acc.add(pts, view.rgb[ok].astype(np.float64))
@@ -209,9 +210,13 @@ def remove_small_components(verts, faces, normals, min_fraction: float = 0.05):
     _, labels = connected_components(graph, directed=False)
     face_label = labels[faces[:, 0]]
     sizes = np.bincount(face_label)
-    keep_face = sizes[face_label] >= min_fraction * sizes.max()
-    faces = faces[keep_face]
-    used = np.zeros(n, bool)
+    return keep_faces(verts, faces, normals, sizes[face_label] >= min_fraction * sizes.max())
+
+
+def keep_faces(verts, faces, normals, keep: np.ndarray):
+    """The mesh with only the faces where ``keep`` is true, and only the vertices they use."""
+    faces = faces[keep]
+    used = np.zeros(len(verts), bool)
     used[faces.reshape(-1)] = True
     remap = np.cumsum(used) - 1
     return verts[used], remap[faces].astype(np.int32), normals[used]
@@ -228,11 +233,7 @@ def cull_unseen(verts, faces, normals, views: list[ViewRender], tolerance: float
     for view in views:
         todo = ~seen
         seen[todo] = view.sees(verts[todo].astype(np.float64), tolerance)
-    faces = faces[seen[faces].any(1)]
-    used = np.zeros(len(verts), bool)
-    used[faces.reshape(-1)] = True
-    remap = np.cumsum(used) - 1
-    return verts[used], remap[faces].astype(np.int32), normals[used]
+    return keep_faces(verts, faces, normals, seen[faces].any(1))
 
 
 @torch.no_grad()
@@ -269,7 +270,7 @@ def mesh_from_field(model, device, res: int = 256, level: float | None = None, m
         if len(kept[1]) >= MIN_SEEN_SHARE * len(faces):
             verts, faces, normals = kept
         elif ctx is not None:
-            ctx.emit.warning(f"The training views see only {len(kept[1]) / max(1, len(faces)):.0%} of the mesh "
+            ctx.emit.warning(f"The export's views see only {len(kept[1]) / max(1, len(faces)):.0%} of the mesh "
                              "(a cloudy field hides the rest from them), so unseen surfaces were kept")
     colors = vertex_colors(model, verts, normals, device)
     if ctx is not None:
