@@ -31,6 +31,9 @@ class Frame:
     split: str = "train"
     depth_path: str | None = None
     extra: dict = field(default_factory=dict)
+    # Metres (scene units) per stored depth value: nerfstudio's depth_unit_scale_factor; None: the
+    # depth format's own default (1e-3 for 16-bit PNG in millimetres, 1 for EXR and NPY).
+    depth_scale: float | None = None
 
     def intrinsics(self) -> np.ndarray:
         return np.array([[self.fx, 0, self.cx], [0, self.fy, self.cy], [0, 0, 1]], dtype=np.float64)
@@ -42,6 +45,7 @@ class Dataset:
     frames: list[Frame]
     aabb: np.ndarray | None  # (2, 3) or None
     meta: dict
+    warnings: list[str] = field(default_factory=list)  # for the job to emit (see camera_warnings)
 
     def split(self, name: str) -> list[Frame]:
         return [f for f in self.frames if f.split == name]
@@ -106,6 +110,7 @@ def _frame_from(entry: dict, meta: dict, root: str, split: str) -> Frame:
     cx = get("cx")
     cy = get("cy")
     depth = entry.get("depth_file_path")
+    scale = get("depth_unit_scale_factor")
     extra = {k: v for k, v in entry.items() if k not in ("file_path", "transform_matrix", "depth_file_path")}
     if isinstance(extra.get("confidence_file_path"), str):  # a synthetic view's per-pixel confidence
         extra["confidence_file_path"] = os.path.normpath(os.path.join(root, extra["confidence_file_path"]))
@@ -121,6 +126,7 @@ def _frame_from(entry: dict, meta: dict, root: str, split: str) -> Frame:
         split=entry.get("split", split),
         depth_path=os.path.normpath(os.path.join(root, depth)) if depth else None,
         extra=extra,
+        depth_scale=float(scale) if scale is not None else None,
     )
 
 
@@ -161,21 +167,59 @@ def load(path: str) -> Dataset:
     for entry in entries:
         split = entry.get("split") or named.get(os.path.normpath(entry.get("file_path", "")), "train")
         frames.append(_frame_from(entry, meta, root, split))
-    return Dataset(root, frames, _aabb(meta), meta)
+    return Dataset(root, frames, _aabb(meta), meta, camera_warnings(meta, entries))
 
 
 def _load_split_files(root: str) -> Dataset:
-    frames, meta = [], {}
+    frames, meta, entries = [], {}, []
     for split in SPLITS:
         path = os.path.join(root, f"transforms_{split}.json")
         if not os.path.exists(path):
             continue
         part = _load_json(path)
         meta = meta or part
+        entries += part.get("frames", [])
         frames += [_frame_from(e, part, root, split) for e in part.get("frames", [])]
     if not frames:
         raise JobError(f"No frames in {root}", hint="Capture at least one view")
-    return Dataset(root, frames, _aabb(meta), meta)
+    return Dataset(root, frames, _aabb(meta), meta, camera_warnings(meta, entries))
+
+
+DISTORTION_KEYS = ("k1", "k2", "k3", "k4", "p1", "p2")
+PINHOLE_MODELS = ("OPENCV", "PINHOLE", "SIMPLE_PINHOLE")
+
+
+def camera_warnings(meta: dict, entries: list) -> list[str]:
+    """What the cameras have that this backend does not model: lens distortion (instant-ngp and
+    nerfstudio ``k1 k2 k3 k4 p1 p2``) and fisheye models. Such views are used as pinhole views,
+    which blurs and bends the reconstruction, so the user hears of it."""
+    keys, models, count = set(), set(), 0
+    for entry in entries:
+        own = {k for k in DISTORTION_KEYS if _nonzero(entry.get(k, meta.get(k)))}
+        model = str(entry.get("camera_model", meta.get("camera_model", "OPENCV"))).upper()
+        if bool(entry.get("is_fisheye", meta.get("is_fisheye"))) and "FISHEYE" not in model:
+            model = "FISHEYE"  # instant-ngp's flag
+        if model not in PINHOLE_MODELS:
+            models.add(model)
+        if own:
+            keys |= own
+            count += 1
+    notes = []
+    if keys:
+        notes.append(f"{count} of {len(entries)} views have lens distortion ({', '.join(sorted(keys))}), which is not "
+                     "modelled: they are used as undistorted pinhole views. Undistort the images first (e.g. nerfstudio's "
+                     "ns-process-data or COLMAP's image_undistorter) for sharper results")
+    if models:
+        notes.append(f"The camera model {', '.join(sorted(models))} is not modelled: its views are used as pinhole "
+                     "views. Convert the dataset to undistorted pinhole images first")
+    return notes
+
+
+def _nonzero(value) -> bool:
+    try:
+        return value is not None and float(value) != 0.0
+    except (TypeError, ValueError):
+        return False
 
 
 def _aabb(meta: dict):

@@ -4,7 +4,9 @@ export a coloured point cloud and a mesh.
 Writes into ``--out``: ``checkpoint.pt`` (while training, atomically; resume with ``--resume``),
 ``field.pt`` (the finished field), ``eval.json`` and ``eval/*.png`` (ground truth | render, test
 views only), ``points.ply``, ``mesh.ply`` and, with ``--render-path``, ``renders/*.png``.
-A cancel keeps the last checkpoint and writes no finished output.
+A cancel keeps the last checkpoint and writes no finished output: the finished outputs are made in
+``.reconstruct-partial/`` and renamed into place only when all of them are done (earlier outputs of
+the same names stay as they were until then).
 """
 
 from __future__ import annotations
@@ -58,10 +60,20 @@ def load_view(frame: ds.Frame, depth_channel=None, with_depth=True):
                        hint="Re-capture the dataset, or fix w/h in transforms.json")
     depth = None
     if with_depth and frame.depth_path:
-        depth = depth_io.read_depth(frame.depth_path, depth_channel)
+        try:
+            depth = depth_io.read_frame_depth(frame, depth_channel)
+        except JobError as exc:
+            raise JobError(exc.message, hint=f"{exc.hint}; or pass --ignore-depth to train from the images alone",
+                           code=exc.code) from exc
+        if depth.shape != rgba.shape[:2] and frame.depth_path.lower().endswith(".png"):
+            # nerfstudio's phone captures (Record3D, Polycam) store depth smaller than the image;
+            # nerfstudio scales it to the image, nearest neighbour, and so do we.
+            rows = (np.arange(rgba.shape[0]) + 0.5) * depth.shape[0] // rgba.shape[0]
+            cols = (np.arange(rgba.shape[1]) + 0.5) * depth.shape[1] // rgba.shape[1]
+            depth = depth[rows.astype(int)[:, None], cols.astype(int)]
         if depth.shape != rgba.shape[:2]:
             raise JobError(f"Depth for {name} is {depth.shape[1]}x{depth.shape[0]}, the image {rgba.shape[1]}x{rgba.shape[0]}",
-                           hint="Re-capture the dataset")
+                           hint="Re-capture the dataset, or pass --ignore-depth to train from the images alone")
         depth = np.where(depth_io.valid_mask(depth), depth, np.nan).astype(np.float32)
     return rgba, depth
 
@@ -166,7 +178,41 @@ def detect_background(images) -> str:
     return "alpha" if clear > 1e-3 else "env"
 
 
+OOM_HINT = ("Use a smaller --batch-rays (training) or --mesh-res (export), or --plane-res, "
+            "or run on the CPU with --device CPU")
+PARTIAL = ".reconstruct-partial"  # finished outputs are staged here and renamed into place at the end
+
+
+def publish(stage: str, out: str) -> None:
+    """Move everything in ``stage`` into ``out``, replacing files and folders of the same name
+    (a folder as a whole, so no image of an older run stays in eval/ or renders/)."""
+    import shutil
+
+    for name in sorted(os.listdir(stage)):
+        src, dst = os.path.join(stage, name), os.path.join(out, name)
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            old = os.path.join(stage, ".old-" + name)
+            os.rename(dst, old)
+            os.rename(src, dst)
+            shutil.rmtree(old)
+        else:
+            os.replace(src, dst)
+
+
 def run(ctx, args) -> dict:
+    """Out of GPU memory anywhere in the job (not only in the training loop) is a clear error."""
+    import torch
+
+    phase = {"now": "starting"}  # what the job is doing, for the message
+    try:
+        return _run(ctx, args, phase)
+    except getattr(torch.cuda, "OutOfMemoryError", ()) as exc:
+        raise JobError(f"Out of GPU memory while {phase['now']}", hint=OOM_HINT) from exc
+
+
+def _run(ctx, args, phase: dict) -> dict:
+    import shutil
+
     import torch
 
     from .field import evaluate as E
@@ -189,6 +235,8 @@ def run(ctx, args) -> dict:
         torch.use_deterministic_algorithms(True)
 
     data = ds.load(args.dataset)
+    for note in data.warnings:
+        ctx.emit.warning(note)
     train, test, split_note = choose_split(data, ctx)
     channel = data.depth.get("exr_channel")
     images, depths, confidences = [], [], []
@@ -209,10 +257,11 @@ def run(ctx, args) -> dict:
                env_res=args.env_res, samples=args.samples, bins=2 * args.grid_res, batch_rays=args.batch_rays,
                lr=args.lr, depth_loss=args.depth_loss, seed=args.seed)
     transparent = background == "alpha"
-    heldout = heldout_pixels(test, test_images, device, transparent, 4096, args.seed)
-    ctx.emit.status(f"{len(train)} training views, {len(test)} test views, background {background}, device {device}")
     if not 0.0 < args.real_share <= 1.0:
         raise JobError(f"--real-share must be in (0, 1], not {args.real_share}", hint="Use 0.75 (the default)")
+    phase["now"] = f"moving the training views to {device}"
+    heldout = heldout_pixels(test, test_images, device, transparent, 4096, args.seed)
+    ctx.emit.status(f"{len(train)} training views, {len(test)} test views, background {background}, device {device}")
     store = PixelStore(train, images, depths, device, confidences, args.real_share)
     trainer = Trainer(cfg, store, heldout, device)
     checkpoint = os.path.join(out, "checkpoint.pt")
@@ -221,46 +270,69 @@ def run(ctx, args) -> dict:
         ctx.emit.status(f"Resumed from {args.resume} at step {trainer.step}")
         priors = ["checkpoint"]
     else:
+        phase["now"] = "building the occupancy grid"
         priors = occupancy_priors(trainer, train, images, depths, ctx)
     ctx.emit.status(f"Occupancy {trainer.model.grid.occupancy():.1%} after priors ({', '.join(priors) or 'none'})")
 
     steps, seconds = args.steps, (args.minutes * 60.0 if args.minutes else None)
     if steps is None and seconds is None:
         seconds = 600.0
+    phase["now"] = "training"
     summary = trainer.run(ctx, steps=steps, seconds=seconds, checkpoint_path=checkpoint)
     trainer.save(checkpoint)
-    field_path = os.path.join(out, "field.pt")
-    # The dataset's path lets snapshot-encode find the capture's cameras and first view.
-    M.save_atomic(M.checkpoint(trainer.model, trainer.step, train=dict(trainer.cfg), history=trainer.history,
-                               dataset=os.path.abspath(args.dataset)), field_path)
-    model = trainer.model.eval()
 
-    report = E.evaluate(model, test, test_images, device, os.path.join(out, "eval"), ctx, args.supersample)
-    report.update(summary, device=str(device), background=background, train_views=len(train), test_views=len(test),
-                  split_note=split_note, history=trainer.history, occupancy=round(model.grid.occupancy(), 4),
-                  config=trainer.cfg)
-    eval_path = os.path.join(out, "eval.json")
-    protocol.write_json_atomic(eval_path, report)
-    result = {"field": field_path, "checkpoint": checkpoint, "eval": eval_path, "psnr": report["psnr"],
-              "ssim": report["ssim"], "steps": trainer.step, "train_seconds": summary["train_seconds"],
-              "seconds_per_step": summary["seconds_per_step"], "test_views": len(test), "background": background,
-              "device": str(device), "points": None, "mesh": None}
-    if split_note:
-        result["split_note"] = split_note
-    if not args.no_export:
-        views = X.render_views(model, train, device, ctx=ctx)
-        points, colors, extra = X.points_from_views(model, views)
-        points_path = os.path.join(out, "points.ply")
-        ply.write_ply(points_path, points, colors, extra=extra, comments=["PS4PRO reconstruct points"])
-        verts, vcolors, faces, level = X.mesh_from_field(model, device, res=args.mesh_res,
-                                                         seen_by=None if args.keep_unseen else views, ctx=ctx)
-        mesh_path = os.path.join(out, "mesh.ply")
-        ply.write_ply(mesh_path, verts, vcolors, faces=faces, comments=["PS4PRO reconstruct mesh"])
-        result.update(points=points_path, num_points=int(len(points)), mesh=mesh_path, num_vertices=int(len(verts)),
-                      num_faces=int(len(faces)), mesh_level=level)
-    if args.render_path:
-        cams = ds.load(args.render_path).frames
-        result["renders"] = E.render_path(model, cams, device, os.path.join(out, "renders"), ctx, args.supersample)
+    # Finished outputs go to a staging folder and are renamed into place only at the end: a
+    # cancel or an error from here on keeps checkpoint.pt and leaves no output that looks finished.
+    stage = os.path.join(out, PARTIAL)
+    shutil.rmtree(stage, ignore_errors=True)  # a killed run's leftovers
+    os.makedirs(stage)
+
+    def final(path: str) -> str:
+        return os.path.join(out, os.path.relpath(path, stage))
+
+    try:
+        # The dataset's path lets snapshot-encode find the capture's cameras and first view.
+        M.save_atomic(M.checkpoint(trainer.model, trainer.step, train=dict(trainer.cfg), history=trainer.history,
+                                   dataset=os.path.abspath(args.dataset)), os.path.join(stage, "field.pt"))
+        model = trainer.model.eval()
+
+        phase["now"] = "evaluating the test views"
+        report = E.evaluate(model, test, test_images, device, os.path.join(stage, "eval"), ctx, args.supersample)
+        for view in report["views"]:
+            if "image" in view:
+                view["image"] = final(view["image"])
+        report.update(summary, device=str(device), background=background, train_views=len(train), test_views=len(test),
+                      split_note=split_note, history=trainer.history, occupancy=round(model.grid.occupancy(), 4),
+                      config=trainer.cfg)
+        protocol.write_json_atomic(os.path.join(stage, "eval.json"), report)
+        result = {"field": os.path.join(out, "field.pt"), "checkpoint": checkpoint, "eval": os.path.join(out, "eval.json"),
+                  "psnr": report["psnr"], "ssim": report["ssim"], "steps": trainer.step,
+                  "train_seconds": summary["train_seconds"], "seconds_per_step": summary["seconds_per_step"],
+                  "test_views": len(test), "background": background, "device": str(device), "points": None, "mesh": None}
+        if split_note:
+            result["split_note"] = split_note
+        if not args.no_export:
+            phase["now"] = "rendering the training views for the point cloud"
+            views = X.render_views(model, train, device, ctx=ctx)
+            points, colors, extra = X.points_from_views(model, views)
+            ply.write_ply(os.path.join(stage, "points.ply"), points, colors, extra=extra,
+                          comments=["PS4PRO reconstruct points"])
+            phase["now"] = f"exporting the mesh (--mesh-res {args.mesh_res})"
+            verts, vcolors, faces, level = X.mesh_from_field(model, device, res=args.mesh_res,
+                                                             seen_by=None if args.keep_unseen else views, ctx=ctx)
+            ply.write_ply(os.path.join(stage, "mesh.ply"), verts, vcolors, faces=faces, comments=["PS4PRO reconstruct mesh"])
+            result.update(points=os.path.join(out, "points.ply"), num_points=int(len(points)),
+                          mesh=os.path.join(out, "mesh.ply"), num_vertices=int(len(verts)), num_faces=int(len(faces)),
+                          mesh_level=level)
+        if args.render_path:
+            phase["now"] = "rendering the camera path"
+            cams = ds.load(args.render_path).frames
+            result["renders"] = [final(p) for p in E.render_path(model, cams, device, os.path.join(stage, "renders"),
+                                                                 ctx, args.supersample)]
+        ctx.check_cancel()  # the last step boundary: past it, the outputs are published
+        publish(stage, out)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return result
 
 

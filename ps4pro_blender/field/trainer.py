@@ -180,9 +180,15 @@ class Trainer:
                             elapsed=float(self.elapsed), history=list(self.history))
 
     def save(self, path: str) -> None:
-        if not torch.isfinite(self.model.field.planes).all():
-            raise JobError("The field's parameters are not finite; not overwriting the last good checkpoint",
-                           hint="Lower the learning rate or change --seed", code=E_INTERNAL)
+        # A NaN anywhere (planes, MLPs, env map, grid, Adam's moments) would poison a resume, so
+        # such a state never replaces the last good checkpoint.
+        tensors = list(self.model.state_dict().items())
+        tensors += [(f"optimizer state of {k}", v) for s in self.opt.state.values() for k, v in s.items()]
+        for name, value in tensors:
+            if torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+                raise JobError(f"The field's {name} is not finite; not overwriting the last good checkpoint",
+                               hint="Lower the learning rate (--lr) or change --seed, and resume from the checkpoint",
+                               code=E_INTERNAL)
         M.save_atomic(self.state(), path)
 
     def load(self, path: str) -> None:
@@ -222,7 +228,9 @@ class Trainer:
 
     def _apply_schedule(self, fraction: float) -> None:
         res = resolution_at(self.cfg, fraction)
-        if res != self.model.field.res:
+        # Only ever grow: resuming with a larger budget moves the fraction back, and shrinking
+        # the planes then would throw away what they learned.
+        if res > self.model.field.res:
             self._upsample(res)
         lr = self.cfg["lr"] * (0.1 ** min(max(fraction, 0.0), 1.0))
         for g in self.opt.param_groups:

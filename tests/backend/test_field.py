@@ -423,3 +423,211 @@ def test_cli_end_to_end_writes_eval_points_and_mesh(data_dir, tmp_path):
     for render, cam in zip(result["renders"], cams):
         with Image.open(render) as im:
             assert im.mode == "RGBA" and im.size == (cam.get("w", W), cam.get("h", H))
+
+
+# ----------------------------------------------------------------------------- checkpoints, schedule
+
+
+def test_a_nan_anywhere_never_overwrites_the_last_good_checkpoint(views, tmp_path):
+    ck = tmp_path / "checkpoint.pt"
+    t = trainer(views)
+    t.run(None, steps=2)
+    t.save(str(ck))
+    good = ck.read_bytes()
+    with torch.no_grad():
+        t.model.field.color_net[2].weight[0, 0] = float("nan")  # the planes stay finite
+    with pytest.raises(protocol.JobError, match="color_net.2.weight is not finite"):
+        t.save(str(ck))
+    assert ck.read_bytes() == good
+    with torch.no_grad():
+        t.model.field.color_net[2].weight[0, 0] = 0.0
+        t.opt.state[t.model.field.planes]["exp_avg"][0, 0, 0, 0] = float("inf")  # a resume would inherit it
+    with pytest.raises(protocol.JobError, match="optimizer state of exp_avg"):
+        t.save(str(ck))
+    assert ck.read_bytes() == good
+
+
+def test_resolution_schedule_doubles_up_to_the_final_resolution():
+    from ps4pro_blender.field.trainer import resolution_at, resolution_schedule
+
+    cfg = dict(res=128, res_start=32, coarse_to_fine_until=0.3)
+    assert resolution_schedule(cfg) == [(0.0, 32), (0.15, 64), (0.3, 128)]
+    assert [resolution_at(cfg, f) for f in (0.0, 0.149, 0.15, 0.29, 0.3, 1.0)] == [32, 32, 64, 64, 128, 128]
+    assert resolution_schedule(dict(cfg, res_start=128)) == [(0.0, 128)]
+    assert resolution_schedule(dict(cfg, res=96, res_start=20)) == [(0.0, 24), (0.15, 48), (0.3, 96)]
+
+
+def test_upsampling_keeps_the_field_and_resizes_adams_moments(views):
+    t = trainer(views, res_start=16, coarse_to_fine_until=10.0)  # stays at 16 for the whole run
+    t.run(None, steps=10)
+    assert t.model.field.res == 16
+    lo, hi = (torch.tensor(b, dtype=torch.float32) for b in views["aabb"])
+    x = lo + torch.rand(2000, 3, generator=torch.Generator().manual_seed(0)) * (hi - lo)
+    with torch.no_grad():
+        f0, s0 = t.model.field.features(x), t.model.field.density(x)
+    t._upsample(32)
+    planes = t.model.field.planes
+    with torch.no_grad():
+        f1, s1 = t.model.field.features(x), t.model.field.density(x)
+    assert planes.shape[-2:] == (32, 32)
+    assert float((f1 - f0).abs().mean()) < 0.1 * float(f0.std())  # (nearly) the same function
+    assert float(((s1 - s0).abs() / s0).median()) < 0.02
+    state = t.opt.state[planes]
+    assert state["exp_avg"].shape == state["exp_avg_sq"].shape == planes.shape
+    assert any(p is planes for g in t.opt.param_groups for p in g["params"])
+    assert len(t.opt.state) == sum(len(g["params"]) for g in t.opt.param_groups)  # the old planes' state is gone
+    t.run(None, steps=12)  # training goes on at the new size, though the schedule still says 16: never shrink
+    assert t.step == 12 and t.model.field.res == 32
+
+
+def test_a_resume_across_an_upsample_continues_exactly(views, tmp_path):
+    from ps4pro_blender.cli import Cancelled
+
+    class StopAt4(Ctx):
+        def check_cancel(self):
+            if t.step == 4:
+                raise Cancelled()
+
+    ck = str(tmp_path / "checkpoint.pt")
+    cfg = dict(res_start=16, coarse_to_fine_until=0.5, eval_every=0)  # 16 until step 6 of 12, then 32
+    t = trainer(views, **cfg)
+    with pytest.raises(Cancelled):
+        t.run(StopAt4(), steps=12, checkpoint_path=ck)  # saved at the cancel, still at 16
+    whole = trainer(views, **cfg)
+    whole.run(None, steps=12)
+    resumed = trainer(views, **cfg)
+    resumed.load(ck)
+    assert resumed.step == 4 and resumed.model.field.res == 16
+    resumed.run(None, steps=12)
+    assert resumed.model.field.res == whole.model.field.res == 32
+    for (k, va), vb in zip(whole.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.allclose(va.float(), vb.float(), atol=1e-6), k
+
+
+# ----------------------------------------------------------------------------- background, depth, weights
+
+
+def test_background_is_alpha_for_transparent_images_and_env_for_opaque_ones():
+    opaque = np.ones((6, 8, 4), np.float32)
+    cutout = opaque.copy()
+    cutout[:2, :, 3] = 0.0
+    assert R.detect_background([opaque, opaque]) == "env"
+    assert R.detect_background([opaque, cutout]) == "alpha"
+
+
+def test_env_background_learns_the_colour_around_an_opaque_capture(views):
+    sky = np.array([0.2, 0.5, 0.9], np.float32)
+    opaque = [np.dstack([im[..., :3] * im[..., 3:] + sky * (1 - im[..., 3:]), np.ones(im.shape[:2], np.float32)])
+              for im in views["ims"]]
+    assert R.detect_background(opaque) == "env"
+    torch.use_deterministic_algorithms(True)
+    t = Trainer(dict(TINY, aabb=views["aabb"].tolist(), background="env", env_res=8),
+                PixelStore(views["train"], opaque, views["deps"], "cpu"), None, "cpu")
+    R.occupancy_priors(t, views["train"], opaque, views["deps"], Ctx())
+    _, d, _, _, depth, _ = t.store.sample(torch.Generator().manual_seed(1), 2048)
+    d = d[~torch.isfinite(depth)]  # rays that miss the plane: they see only the environment
+    with torch.no_grad():
+        start = t.model.background.env(d)
+    summary = t.run(None, steps=60)
+    with torch.no_grad():
+        end = t.model.background.env(d)
+    assert math.isfinite(summary["loss"]) and len(d) > 100 and torch.allclose(start, torch.full_like(start, 0.5))
+    # Adam moves the texture at most about lr per step: the colour heads for the sky's, and is
+    # well on its way (red down from 0.5 towards 0.2, blue up towards 0.9, green stays).
+    red, green, blue = end.mean(0).tolist()
+    assert red < 0.42 and blue > 0.58 and abs(green - 0.5) < 0.05, (red, green, blue)
+
+
+def _depth_error(views, depth_loss):
+    # No occupancy priors: the depth loss is then what tells the field where the surface is.
+    torch.use_deterministic_algorithms(True)
+    t = Trainer(dict(TINY, aabb=views["aabb"].tolist(), depth_loss=depth_loss),
+                PixelStore(views["train"], views["ims"], views["deps"], "cpu"), None, "cpu")
+    t.run(None, steps=40)
+    o, d, zs, _, depth, _ = t.store.sample(torch.Generator().manual_seed(1), 4096)
+    with torch.no_grad():
+        pred = t.model.render_rays(o, d, zs)["depth"]
+    valid = torch.isfinite(depth) & (depth < 1e9)
+    return float(torch.nan_to_num((pred[valid] - depth[valid]).abs(), nan=10.0).mean())
+
+
+def test_depth_loss_pulls_rendered_depth_onto_the_captured_depth(views):
+    without, with_ = _depth_error(views, 0.0), _depth_error(views, 0.1)
+    assert with_ < 0.5 * without, (with_, without)
+
+
+def test_frame_weight_halves_synthetic_views_unless_a_weight_is_given():
+    from ps4pro_blender.field.trainer import frame_weight
+
+    def frame(**extra):
+        return dataset.Frame("", np.eye(4), 1.0, 1.0, 1, 1, 2, 2, extra=extra)
+
+    assert frame_weight(frame()) == 1.0
+    assert frame_weight(frame(synthetic=True)) == 0.5
+    assert frame_weight(frame(synthetic=True, weight=0.2)) == 0.2
+    assert frame_weight(frame(weight=2)) == 2.0
+
+
+# ----------------------------------------------------------------------------- the job: out of memory, cancel
+
+
+class RunCtx(Ctx):
+    job_dir = None
+
+    def torch_device(self):
+        return torch.device("cpu")
+
+
+def _args(data_dir, out, *more):
+    from ps4pro_blender.cli import command_parser
+
+    return command_parser(R.COMMAND).parse_args([data_dir, "--out", str(out), "--steps", "2", *TINY_ARGS,
+                                                 "--mesh-res", "16", "--supersample", "1", *more])
+
+
+@pytest.mark.parametrize("module, name, where", [("trainer", "PixelStore", "moving the training views to cpu"),
+                                                 ("export", "mesh_from_field", "exporting the mesh")])
+def test_out_of_gpu_memory_anywhere_is_a_clear_error(data_dir, tmp_path, monkeypatch, module, name, where):
+    import importlib
+
+    def out_of_memory(*a, **k):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(importlib.import_module(f"ps4pro_blender.field.{module}"), name, out_of_memory)
+    with pytest.raises(protocol.JobError, match=f"Out of GPU memory while {where}") as err:
+        R.run(RunCtx(), _args(data_dir, tmp_path / "out"))
+    assert "--batch-rays" in err.value.hint and "--mesh-res" in err.value.hint and "--device CPU" in err.value.hint
+    assert not (tmp_path / "out" / "field.pt").exists()
+
+
+def test_a_cancel_after_training_keeps_the_checkpoint_and_publishes_nothing(data_dir, tmp_path):
+    from ps4pro_blender.cli import Cancelled
+
+    class CancelAt(RunCtx):
+        stage = "Evaluating"
+
+        def progress(self, stage, done, total, **metrics):
+            if stage == self.stage:
+                raise Cancelled()
+
+    out = tmp_path / "out"
+    (out / "eval").mkdir(parents=True)
+    (out / "field.pt").write_bytes(b"an earlier run's field")
+    (out / "eval" / "999_old.png").write_bytes(b"an earlier run's image")
+    for stage in ("Evaluating", "Exporting mesh"):
+        ctx = CancelAt()
+        ctx.stage = stage
+        with pytest.raises(Cancelled):
+            R.run(ctx, _args(data_dir, out))
+        assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 2
+        assert (out / "field.pt").read_bytes() == b"an earlier run's field"  # not replaced by a half-done run
+        assert not (out / "eval.json").exists() and not (out / "points.ply").exists()
+        assert os.listdir(out / "eval") == ["999_old.png"] and not (out / R.PARTIAL).exists()
+    # Finished, everything is published at once, and eval/ holds this run's images only.
+    result = R.run(RunCtx(), _args(data_dir, out))
+    assert result["field"] == str(out / "field.pt") and result["mesh"] == str(out / "mesh.ply")
+    report = json.load(open(out / "eval.json"))
+    assert sorted(os.listdir(out)) == sorted(["checkpoint.pt", "eval", "eval.json", "field.pt", "mesh.ply", "points.ply"])
+    images = sorted(os.path.join(out, "eval", n) for n in os.listdir(out / "eval"))
+    assert images == sorted(v["image"] for v in report["views"]) and len(images) == report["test_views"] > 0
+    assert torch.load(out / "field.pt", weights_only=True)["step"] == 2
