@@ -71,6 +71,9 @@ def read(path: str) -> Snapshot:
             im.load()
             pixels = np.asarray(im.convert("RGB"), dtype=np.uint8)
             mode = im.mode
+    except Image.DecompressionBombError as exc:  # not an OSError: a tiny file claiming a huge image
+        raise JobError(f"{name} is too large to be a snapshot ({exc})",
+                       hint="Use the original PNG that Snapshot Encode wrote (a snapshot is 256 x 256 pixels)")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise JobError(f"{name} is not a readable image ({type(exc).__name__}: {exc})",
                        hint="The file is damaged or truncated; " + _NOT_SNAPSHOT_HINT[0].lower() + _NOT_SNAPSHOT_HINT[1:])

@@ -64,6 +64,9 @@ def load_cover(path: str) -> tuple[np.ndarray, list[str]]:
             return np.asarray(im, dtype=np.uint8).copy(), notes
     except FileNotFoundError:
         raise JobError(f"No cover image at {path}", hint="Pick an existing image file, or leave the cover empty")
+    except Image.DecompressionBombError as exc:  # not an OSError; a snapshot cover is 256 px anyway
+        raise JobError(f"The cover image {path} is too large to open safely ({exc})",
+                       hint="Pick a smaller image (a snapshot's cover is 256 x 256 pixels)")
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise JobError(f"Cannot read the cover image {path}: {exc}", hint="Pick a PNG or JPEG image")
 
@@ -133,6 +136,9 @@ def encode(field_path: str, out: str, cover_path: str | None, method: str, steps
     layout.update(arrangement="mosaic2x2", means=payload.channel_means(codes))
     pixels, extra = methods.hide(method, cover, codes, net)
     layout.update(extra)
+    # What a reader gets from these pixels (a PNG keeps them exactly): the reference for decode's
+    # DEGRADED check, with the INN's own small error already in it.
+    layout["readback_sketch"] = payload.sketch(methods.reveal(method, pixels, layout, net))
 
     background = {"mode": teacher.background.mode}
     env = D.env_texture(teacher)
@@ -152,13 +158,13 @@ def encode(field_path: str, out: str, cover_path: str | None, method: str, steps
                   pixels.astype(np.float64) / 255.0, cover.astype(np.float64) / 255.0)}
     # Identical images have an infinite PSNR, which JSON cannot carry: report 100 dB instead.
     result["cover_psnr"], result["cover_ssim"] = min(result.pop("psnr"), 100.0), result.pop("ssim")
-    if method == "inn":  # what a reader of this very file will get back
-        back = methods.reveal(method, container.read(out).pixels, layout, net)
-        err = np.abs(back.astype(np.int16) - codes.astype(np.int16))
-        result.update(payload_exact=float((err == 0).mean()), payload_mean_error=round(float(err.mean()), 3),
-                      payload_max_error=int(err.max()))
-    else:
-        result.update(payload_exact=1.0, payload_mean_error=0.0, payload_max_error=0, lsb_bits=extra["bits"])
+    # What a reader of this very file gets back, by either method (LSB should be exact: measured, not assumed).
+    back = methods.reveal(method, container.read(out).pixels, layout, net)
+    err = np.abs(back.astype(np.int16) - codes.astype(np.int16))
+    result.update(payload_exact=float((err == 0).mean()), payload_mean_error=round(float(err.mean()), 3),
+                  payload_max_error=int(err.max()))
+    if method == "lsb":
+        result["lsb_bits"] = extra["bits"]
     preview = os.path.splitext(os.path.abspath(out))[0] + "_cover.png"
     E.save_png(preview, cover)
     result["cover_preview"] = preview

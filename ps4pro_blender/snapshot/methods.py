@@ -21,18 +21,21 @@ from . import lsb, payload
 METHODS = ("inn", "lsb")
 
 
-def _tensor(img_u8: np.ndarray) -> torch.Tensor:
-    # A copy: images read from a file can be read-only arrays, which torch will not wrap.
-    return torch.from_numpy(np.array(img_u8, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+def _tensor(img_u8: np.ndarray, net) -> torch.Tensor:
+    # A copy: images read from a file can be read-only arrays, which torch will not wrap. On the
+    # network's device, which is the GPU when encode or decode run there.
+    device = next(net.parameters()).device
+    return torch.from_numpy(np.array(img_u8, dtype=np.uint8)).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 
 @torch.no_grad()
 def hide(method: str, cover: np.ndarray, codes: np.ndarray, net=None) -> tuple[np.ndarray, dict]:
     """The stego pixels (H, W, 3) uint8 and what the header's layout must add to undo it."""
     if method == "inn":
-        secret = torch.from_numpy(payload.codes_to_secret(codes))[None]
-        stego, _ = net.hide(_tensor(cover), secret)
-        pixels = np.round(stego.clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255.0).astype(np.uint8)
+        x = _tensor(cover, net)
+        secret = torch.from_numpy(payload.codes_to_secret(codes))[None].to(x.device)
+        stego, _ = net.hide(x, secret)
+        pixels = np.round(stego.clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.uint8)
         return pixels, {}
     if method == "lsb":
         data = zlib.compress(np.ascontiguousarray(codes).tobytes(), 9)
@@ -51,18 +54,24 @@ def reveal(method: str, pixels: np.ndarray, layout: dict, net=None) -> np.ndarra
         raise JobError(f"A snapshot is {payload.COVER}x{payload.COVER}; this one is {pixels.shape[1]}x{pixels.shape[0]}",
                        hint="Use the original PNG that Snapshot Encode wrote")
     if method == "inn":
-        secret = net.reveal(_tensor(pixels))[0].numpy()
+        secret = net.reveal(_tensor(pixels, net))[0].cpu().numpy()
         return payload.secret_to_codes(secret)
     if method == "lsb":
         nbytes, bits = layout.get("nbytes"), layout.get("bits")
         if not isinstance(nbytes, int) or not isinstance(bits, int) or not 1 <= bits <= 8 or nbytes <= 0:
             raise JobError("The snapshot header's LSB layout is damaged", hint="Use the original PNG that Snapshot Encode wrote")
         try:
-            data = zlib.decompress(lsb.extract(pixels, nbytes, bits))
+            inflate = zlib.decompressobj()
+            # Never more than a payload's bytes (plus one, to notice more): a hostile file cannot
+            # make the reader inflate gigabytes.
+            data = inflate.decompress(lsb.extract(pixels, nbytes, bits), payload.NBYTES + 1)
         except (zlib.error, ValueError):
             raise JobError("The hidden payload is damaged: the PNG's pixels were changed after it was written "
                            "(edited, filtered or re-quantised)", hint="Use the original PNG that Snapshot Encode wrote")
-        if len(data) != payload.NBYTES:
+        if len(data) > payload.NBYTES or inflate.unconsumed_tail:
+            raise JobError("The hidden payload holds more than a snapshot's planes: the file was not written by "
+                           "Snapshot Encode", hint="Use the original PNG that Snapshot Encode wrote")
+        if len(data) != payload.NBYTES or not inflate.eof:
             raise JobError("The hidden payload has the wrong size", hint="Use the original PNG that Snapshot Encode wrote")
         return np.frombuffer(data, dtype=np.uint8).reshape(payload.SHAPE)
     raise JobError(f"The snapshot says it was hidden by {method!r}, which this PS4PRO does not know",

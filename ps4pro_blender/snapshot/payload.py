@@ -43,3 +43,34 @@ def channel_means(codes: np.ndarray) -> list[float]:
     """Mean code per plane channel: a cheap fingerprint kept in the header, to notice a payload
     that came back damaged (e.g. the PNG was edited)."""
     return np.round(np.asarray(codes, dtype=np.float64).reshape(PLANES * CHANNELS, -1).mean(1), 2).tolist()
+
+
+SKETCH_SIZE = 64
+
+
+def _sketch_hash() -> tuple[np.ndarray, np.ndarray]:
+    # splitmix64 of each code's index: a fixed, well-mixed bucket and sign that no library version
+    # can change (the header keeps sketches, so encoder and decoder must agree forever).
+    z = np.arange(NBYTES, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z ^= z >> np.uint64(31)
+    bucket = (z % np.uint64(SKETCH_SIZE)).astype(np.int64)
+    sign = np.where((z >> np.uint64(63)) == 1, -1.0, 1.0)
+    return bucket, sign
+
+
+def sketch(codes: np.ndarray) -> list[float]:
+    """A count sketch of the codes: SKETCH_SIZE signed bucket sums. For two payloads a and b,
+    the mean square of their sketches' difference estimates mean((a - b)^2) (within about 20%),
+    so a header-sized fingerprint tells how far a payload moved, not just whether it did."""
+    bucket, sign = _sketch_hash()
+    c = np.asarray(codes, dtype=np.float64).reshape(-1)
+    s = np.bincount(bucket, weights=sign * c, minlength=SKETCH_SIZE) / np.sqrt(NBYTES / SKETCH_SIZE)
+    return np.round(s, 3).tolist()
+
+
+def sketch_distance(a, b) -> float:
+    """Estimated root-mean-square difference, in codes, between the payloads of two sketches."""
+    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    return float(np.sqrt(np.mean(d ** 2)))

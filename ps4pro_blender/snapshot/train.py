@@ -1,13 +1,14 @@
 """``train-snapshot``: train the shared decoder and the hiding network, reproducibly from a seed.
 
-    python -m ps4pro_blender train-snapshot FIELD_DIR [FIELD_DIR ...] [--covers DIR ...] [--out weights.pt]
+    python -m ps4pro_blender train-snapshot FIELD_DIR [FIELD_DIR ...] --out weights.pt [--covers DIR ...]
         [--decoder-steps 4000] [--hiding-steps 6000] [--seed 0]
 
 FIELD_DIR: reconstruct output folders (each with ``field.pt``), or folders holding them, from
 scenes rendered by Blender (``scripts/make_snapshot_data.py``; keep evaluation scenes out).
 
 1. Decoder: every field is distilled at once into its own snapshot planes with one shared decoder
-   (``distill.fit``). The planes are kept in ``--work`` (``planes_NNN.npy``) for stage 2.
+   (``distill.fit``). The planes are kept in ``--work`` (``planes_NNN.npy``) for stage 2, with the
+   decoder (``decoder.pt``) and how it was trained (``decoder.json``, for ``--reuse-decoder``).
 2. Hiding network: covers are the scenes' training views (plus ``--covers`` images), secrets the
    quantised planes of stage 1 (flipped, rotated and channel-shuffled for variety). Random crops
    (covers 2k x 2k, secrets k x k) train the fully convolutional network; the stego image is
@@ -27,6 +28,7 @@ import time
 import numpy as np
 import torch
 
+from .. import protocol
 from ..cli import Command
 from ..protocol import JobError
 from . import decoder as D
@@ -158,6 +160,32 @@ def train_hiding(covers, secrets, steps: int, seed: int, blocks: int, hidden: in
     return net.eval(), history
 
 
+DECODER_RECORD = "decoder.json"  # beside --work's decoder.pt: how that decoder was trained
+_DECODER_KEYS = ("decoder_steps", "decoder_seed", "decoder_history")
+
+
+def reused_decoder_record(work: str, decoder: dict, init_weights: dict | None) -> dict:
+    """How a reused decoder was trained, for the new file's meta (not this run's --decoder-steps).
+    From --work's record; else from --hiding-init's meta when that file holds the same decoder and
+    trained it (it has a decoder_history: an older reusing run recorded its CLI defaults instead);
+    else unknown."""
+    import json
+
+    did = D.decoder_id(decoder)
+    try:
+        with open(os.path.join(work, DECODER_RECORD)) as f:
+            rec = json.load(f)
+        if isinstance(rec, dict) and rec.get("decoder_id") == did:
+            return {k: rec.get(k) for k in _DECODER_KEYS} | {"decoder_reused": work}
+    except (OSError, ValueError):
+        pass
+    meta = (init_weights or {}).get("meta") or {}
+    if (init_weights or {}).get("decoder_id") == did and meta.get("decoder_history"):
+        return {"decoder_steps": meta.get("decoder_steps"), "decoder_seed": meta.get("decoder_seed", meta.get("seed")),
+                "decoder_history": meta["decoder_history"], "decoder_reused": work}
+    return {k: None for k in _DECODER_KEYS} | {"decoder_reused": work}
+
+
 def run(ctx, args) -> dict:
     from .. import dataset as ds
     from ..field import model as M
@@ -184,10 +212,12 @@ def run(ctx, args) -> dict:
 
     planes_files = [os.path.join(work, f"planes_{i:03d}.npy") for i in range(len(fields))]
     decoder_file = os.path.join(work, "decoder.pt")
+    init_weights = D.load(args.hiding_init) if args.hiding_init else None
     if args.reuse_decoder and os.path.isfile(decoder_file) and all(os.path.isfile(p) for p in planes_files):
         decoder = torch.load(decoder_file, weights_only=True)
         planes = [np.load(p, allow_pickle=False) for p in planes_files]
         dec_history = []
+        dec_record = reused_decoder_record(work, decoder, init_weights)
         ctx.emit.status(f"Reusing the decoder and planes in {work}")
     else:
         decoder, planes, dec_history = fit(teachers, cams, args.decoder_steps, seed=args.seed, device=device, ctx=ctx,
@@ -195,26 +225,28 @@ def run(ctx, args) -> dict:
         torch.save(decoder, decoder_file)
         for p, arr in zip(planes_files, planes):
             np.save(p, arr.reshape(payload.SHAPE), allow_pickle=False)
+        dec_record = {"decoder_steps": args.decoder_steps, "decoder_seed": args.seed,
+                      "decoder_history": dec_history[-1:] if dec_history else None}
+        protocol.write_json_atomic(os.path.join(work, DECODER_RECORD),
+                                   {"decoder_id": D.decoder_id(decoder), "fields": fields, **dec_record})
     secrets = [payload.codes_to_secret(quantize.quantize(p.reshape(payload.SHAPE))[0]) for p in planes]
     covers = load_covers(datasets, args.covers)
     if not covers:
         raise JobError("No cover images to train the hiding network on", hint="Pass --covers DIR with PNG/JPEG images")
     ctx.emit.status(f"Hiding network: {len(covers)} covers, {len(secrets)} secrets")
     init = None
-    if args.hiding_init:
-        start = D.load(args.hiding_init)
-        if not start.get("hiding"):
+    if init_weights is not None:
+        if not init_weights.get("hiding"):
             raise JobError(f"{args.hiding_init} has no hiding network to start from", hint="Leave out --hiding-init")
-        init = start["hiding"]
-        args.blocks, args.hidden = start["hiding_config"]["blocks"], start["hiding_config"]["hidden"]
+        init = init_weights["hiding"]
+        args.blocks, args.hidden = init_weights["hiding_config"]["blocks"], init_weights["hiding_config"]["hidden"]
     net, hide_history = train_hiding(covers, secrets, args.hiding_steps, args.seed, args.blocks, args.hidden,
                                      lr=args.hiding_lr, cover_weight=args.cover_weight,
                                      tolerance=args.secret_tolerance, init=init, ctx=ctx)
-    meta = {"seed": args.seed, "fields": fields, "decoder_steps": args.decoder_steps, **D.decoder_shape(decoder), "hiding_steps": args.hiding_steps,
+    meta = {"seed": args.seed, "fields": fields, **dec_record, **D.decoder_shape(decoder), "hiding_steps": args.hiding_steps,
             "cover_weight": args.cover_weight, "secret_tolerance": args.secret_tolerance, "hiding_lr": args.hiding_lr,
             "hiding_init": os.path.basename(args.hiding_init) if args.hiding_init else None,
-            "covers": len(covers), "decoder_history": dec_history[-1:] if dec_history else None,
-            "hiding_history": hide_history[-1:], "torch": str(torch.__version__),
+            "covers": len(covers), "hiding_history": hide_history[-1:], "torch": str(torch.__version__),
             "command": "python -m ps4pro_blender train-snapshot " + " ".join(args.fields)}
     decoder_id = D.save(os.path.abspath(args.out), decoder, net, meta)
     params = sum(p.numel() for p in net.parameters()) + sum(v.numel() for v in decoder.values())
@@ -226,7 +258,11 @@ def run(ctx, args) -> dict:
 def _arguments(parser):
     parser.add_argument("fields", nargs="+", help="reconstruct output folders (or folders holding them)")
     parser.add_argument("--covers", nargs="*", default=[], help="extra folders of cover images (PNG/JPEG)")
-    parser.add_argument("--out", default=D.DEFAULT_PATH, help="weights file to write (default: the extension's)")
+    # Required, with no default: a default of the shipped file would let a forgotten --out replace
+    # the extension's decoder, after which no existing snapshot decodes. A required path is simpler
+    # than a --force rule, and the weights README's commands name it anyway.
+    parser.add_argument("--out", required=True,
+                        help="weights file to write (to replace the extension's, name ps4pro_blender/weights/snapshot.pt)")
     parser.add_argument("--work", help="folder for the distilled planes (default: next to --out, snapshot_work)")
     parser.add_argument("--decoder-steps", type=int, default=4000)
     parser.add_argument("--decoder-hidden", type=int, default=64, help="width of the shared decoder's layers")

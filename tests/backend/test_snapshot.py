@@ -16,7 +16,8 @@ import torch
 from PIL import Image
 
 from ps4pro_blender import protocol
-from ps4pro_blender.snapshot import container, distill, hiding, lsb, methods, payload, quantize
+from ps4pro_blender.snapshot import container, distill, encode, hiding, lsb, methods, payload, quantize
+from ps4pro_blender.snapshot import decode as snapshot_decode
 from ps4pro_blender.snapshot import decoder as D
 
 from conftest import REPO
@@ -95,6 +96,45 @@ def test_lsb_method_round_trips_compressed_codes_exactly_through_a_png(tmp_path)
     edited[:8] ^= 0x07  # the low bits of the first rows: the payload's head
     with pytest.raises(protocol.JobError, match="damaged"):
         methods.reveal("lsb", edited, layout)
+
+
+def test_lsb_reveal_inflates_no_more_than_a_payload():
+    import zlib
+
+    cover = np.zeros((payload.COVER, payload.COVER, 3), np.uint8)
+    for data, words in ((zlib.compress(bytes(payload.NBYTES * 50), 9), "more than a snapshot's planes"),  # a zip bomb
+                        (zlib.compress(bytes(payload.NBYTES), 9)[:-6], "wrong size")):  # cut short
+        bits = lsb.bits_needed(cover.shape, len(data))
+        with pytest.raises(protocol.JobError, match=words):
+            methods.reveal("lsb", lsb.embed(cover, data, bits), {"nbytes": len(data), "bits": bits})
+
+
+def test_payload_change_measures_how_far_the_codes_moved_from_what_was_written():
+    rng = np.random.default_rng(3)
+    written = rng.integers(20, 236, payload.SHAPE).astype(np.uint8)
+    layout = {"readback_sketch": payload.sketch(written), "means": payload.channel_means(written)}
+    assert snapshot_decode.payload_change(written, layout) is None
+    # Another device may round a few codes the other way: far below the tolerance.
+    flips = written.copy()
+    flips.reshape(-1)[rng.choice(written.size, 200, replace=False)] += 1
+    assert snapshot_decode.payload_change(flips, layout) is None
+    # Noise of 3 codes RMS (a re-compressed file moves them by tens): the sketch estimates it.
+    noisy = (written.astype(int) + rng.normal(0, 3, written.shape).round()).astype(np.uint8)
+    change = snapshot_decode.payload_change(noisy, layout)
+    assert change is not None and 2.4 < float(change.split()[1]) < 3.6, change
+    assert "fingerprint is damaged" in snapshot_decode.payload_change(written, dict(layout, readback_sketch=[1, "x"]))
+    # Files from before the sketch: the channel means, with their looser tolerance.
+    old = {"means": layout["means"]}
+    assert snapshot_decode.payload_change(flips, old) is None
+    assert "channel means" in snapshot_decode.payload_change(written // 2, old)
+
+
+def test_oversized_cover_is_a_clear_error(tmp_path, monkeypatch):
+    path = tmp_path / "cover.png"
+    Image.new("RGB", (300, 200)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 300 x 200 is then a decompression bomb
+    with pytest.raises(protocol.JobError, match="too large to open safely"):
+        encode.load_cover(str(path))
 
 
 
@@ -195,7 +235,8 @@ def test_encode_and_decode_lsb_end_to_end(recon, weights, tmp_path):
     _, msgs = _cli("snapshot-encode", recon["recon"], "--out", png, "--method", "lsb", "--steps", "20",
                    "--weights", weights)
     enc = _result(msgs)
-    assert enc["png_bytes"] == os.path.getsize(png) and enc["payload_exact"] == 1.0
+    # Measured from the written file, not assumed: LSB is exact.
+    assert enc["png_bytes"] == os.path.getsize(png) and enc["payload_exact"] == 1.0 and enc["payload_max_error"] == 0
     assert any("cover" in n for n in enc["notes"])  # the default cover: the capture's first view, resized
     snap = container.read(png)
     assert snap.pixels.shape == (payload.COVER, payload.COVER, 3) and snap.header["method"] == "lsb"
@@ -225,6 +266,61 @@ def test_inn_encode_reports_its_payload_error(recon, weights, tmp_path):
     notes = " ".join(enc["notes"])
     assert "converted to 8-bit RGB" in notes and "cropped" in notes and "resized" in notes
     assert 0.0 <= enc["payload_exact"] <= 1.0 and enc["payload_mean_error"] >= 0
+
+
+@pytest.fixture(scope="module")
+def inn_snapshot(recon, weights):
+    """An INN snapshot written by the real command, with this scene's decoder and the shipped
+    (trained) hiding network: an untrained one gives back no payload at all."""
+    path = str(recon["root"] / "inn_weights.pt")
+    D.save(path, D.load(weights)["decoder"], D.hiding_net(D.load()), {"test": True})
+    png = str(recon["root"] / "inn.png")
+    _, msgs = _cli("snapshot-encode", recon["recon"], "--out", png, "--method", "inn", "--steps", "20", "--weights", path)
+    return {"png": png, "weights": path, "encode": _result(msgs)}
+
+
+def test_encode_and_decode_inn_end_to_end(recon, inn_snapshot, tmp_path):
+    enc = inn_snapshot["encode"]
+    assert enc["method"] == "inn" and enc["cover_psnr"] > 30
+    # Lossy but close: a few codes off on average (guessing would be about 85).
+    assert 0.0 < enc["payload_exact"] < 1.0 and 0.5 < enc["payload_mean_error"] < 15, enc
+    # No export: the points and mesh are method-blind and the LSB test covers them (30 s of rendering).
+    out = tmp_path / "decoded"
+    _, msgs = _cli("snapshot-decode", inn_snapshot["png"], "--out", str(out), "--dataset", recon["data"], "--no-export",
+                   "--weights", inn_snapshot["weights"])
+    dec = _result(msgs)
+    assert dec["method"] == "inn" and not dec["degraded"] and dec["warnings"] == []
+    assert dec["test_views"] == 2 and dec["psnr"] > 10 and 0 < dec["ssim"] <= 1, dec  # the LSB test's bar, tiny decoder
+    field = torch.load(dec["field"], weights_only=True)
+    assert field["snapshot"]["method"] == "inn" and field["snapshot"]["decoder"] == D.load(inn_snapshot["weights"])["decoder_id"]
+    # The field holds the codes the hiding network gives back from the file, dequantised.
+    snap = container.read(inn_snapshot["png"])
+    codes = methods.reveal("inn", snap.pixels, snap.header["layout"], D.hiding_net(D.load(inn_snapshot["weights"])))
+    assert np.allclose(field["state_dict"]["field.planes"].numpy(), quantize.dequantize(codes, snap.header["layout"]))
+
+
+def test_re_encoded_inn_snapshot_decodes_flagged_degraded(inn_snapshot, tmp_path):
+    import io
+
+    from PIL import ImageFilter
+
+    snap = container.read(inn_snapshot["png"])
+    buf = io.BytesIO()
+    Image.fromarray(snap.pixels).save(buf, "JPEG", quality=90)
+    jpeg = str(tmp_path / "jpeg.png")  # a JPEG round trip, saved as PNG again with the header put back
+    container.write(jpeg, np.asarray(Image.open(buf).convert("RGB")), snap.header)
+    _, msgs = _cli("snapshot-decode", jpeg, "--out", str(tmp_path / "out"), "--no-export",
+                   "--weights", inn_snapshot["weights"])
+    dec = _result(msgs)
+    assert dec["degraded"] and any(w.startswith("DEGRADED") and "codes RMS" in w for w in dec["warnings"])
+    assert any(m.kind == "warning" and m.get("text", "").startswith("DEGRADED") for m in msgs)  # what Blender shows
+
+    blurred = str(tmp_path / "blur.png")
+    container.write(blurred, np.asarray(Image.fromarray(snap.pixels).filter(ImageFilter.GaussianBlur(0.7))), snap.header)
+    *_, warnings, _ = snapshot_decode.decode(blurred, inn_snapshot["weights"])
+    assert any(w.startswith("DEGRADED") for w in warnings)
+    *_, warnings, _ = snapshot_decode.decode(inn_snapshot["png"], inn_snapshot["weights"])
+    assert warnings == []  # the untouched file
 
 
 def test_bad_snapshots_are_clear_errors(recon, weights, tmp_path):
@@ -308,3 +404,29 @@ def test_train_snapshot_fine_tunes_a_shipped_hiding_network(recon, weights, tmp_
     _, msgs = _cli("train-snapshot", recon["recon"], "--work", str(tmp_path / "work"), "--out", str(tmp_path / "x.pt"),
                    "--reuse-decoder", "--hiding-steps", "1", "--hiding-init", str(tmp_path / "missing.pt"), check=False)
     assert "No snapshot weights" in _error(msgs).get("message")
+
+
+def test_train_snapshot_needs_out_is_reproducible_and_records_a_reused_decoder(recon, tmp_path):
+    import hashlib
+
+    shipped = hashlib.sha256(open(D.DEFAULT_PATH, "rb").read()).hexdigest()
+    proc, _ = _cli("train-snapshot", recon["recon"], "--decoder-steps", "1", check=False)
+    assert proc.returncode == 2 and "--out" in proc.stderr  # no default that could replace the shipped file
+    assert hashlib.sha256(open(D.DEFAULT_PATH, "rb").read()).hexdigest() == shipped
+
+    def train(out, work, *more):
+        _, msgs = _cli("train-snapshot", recon["recon"], "--out", str(tmp_path / out), "--work", str(tmp_path / work),
+                       "--decoder-steps", "4", "--hiding-steps", "3", "--blocks", "1", "--hidden", "8", "--device", "CPU",
+                       *more)
+        return _result(msgs)["decoder_id"], D.load(str(tmp_path / out))
+
+    id_a, a = train("a.pt", "wa", "--seed", "3")
+    id_b, b = train("b.pt", "wb", "--seed", "3")
+    assert id_a == id_b == a["decoder_id"] == b["decoder_id"]
+    assert all(torch.equal(a["hiding"][k], b["hiding"][k]) for k in a["hiding"])
+    # Reusing run a's decoder with another seed: the same decoder, other hiding weights, and the
+    # meta tells how the decoder was trained, not this run's --decoder-steps.
+    id_c, c = train("c.pt", "wa", "--seed", "4", "--reuse-decoder", "--decoder-steps", "999")
+    assert id_c == id_a and not all(torch.equal(a["hiding"][k], c["hiding"][k]) for k in a["hiding"])
+    assert a["meta"]["decoder_steps"] == c["meta"]["decoder_steps"] == 4 and c["meta"]["decoder_seed"] == 3
+    assert c["meta"]["decoder_history"] == a["meta"]["decoder_history"] and c["meta"]["decoder_reused"] == str(tmp_path / "wa")

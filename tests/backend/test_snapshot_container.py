@@ -135,3 +135,11 @@ def test_unwritable_folder_is_a_clear_error(tmp_path):
     with pytest.raises(protocol.JobError, match="Cannot write"):
         container.write(str(blocker / "s.png"), cover(), header())
     assert os.listdir(tmp_path) == ["file"]
+
+
+def test_decompression_bomb_is_a_clear_error(tmp_path, monkeypatch):
+    good = tmp_path / "good.png"
+    container.write(str(good), cover(), header())
+    # Pillow refuses images over twice this many pixels with an error that is not an OSError.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert "too large to be a snapshot" in _error(good)
