@@ -188,7 +188,7 @@ def run(ctx, args) -> dict:
             if with_depth:
                 from . import depth_io
 
-                depth = depth_io.read_depth(f.depth_path, data.depth.get("exr_channel"))
+                depth = depth_io.read_frame_depth(f, data.depth.get("exr_channel"))
             cache[key] = (rgba, depth)
         return cache[key]
 

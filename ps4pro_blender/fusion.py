@@ -90,8 +90,8 @@ def fuse(data: ds.Dataset, voxel_size: float = 0.0, ctx=None):
         lo, hi = data.aabb
     else:  # no bounds in the file: take them from the first view's points
         first = frames[0]
-        pts = backproject(first, depth_io.read_depth(first.depth_path, channel))
-        pts = pts[depth_io.valid_mask(depth_io.read_depth(first.depth_path, channel))]
+        depth = depth_io.read_frame_depth(first, channel)
+        pts = backproject(first, depth)[depth_io.valid_mask(depth)]
         if len(pts) == 0:
             raise JobError("The first view sees no surface", hint="Check the capture's depth")
         lo, hi = pts.min(0), pts.max(0)
@@ -102,7 +102,7 @@ def fuse(data: ds.Dataset, voxel_size: float = 0.0, ctx=None):
     for i, frame in enumerate(frames):
         if ctx:
             ctx.progress("Fusing depth", i, len(frames))
-        depth = depth_io.read_depth(frame.depth_path, channel)
+        depth = depth_io.read_frame_depth(frame, channel)
         rgba = ds.load_rgba(frame.image_path)
         if rgba.shape[:2] != depth.shape:
             raise JobError(

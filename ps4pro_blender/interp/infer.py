@@ -50,7 +50,7 @@ class View:
             raise JobError(f"View {os.path.basename(frame.image_path)} has no depth",
                            hint="Capture with Depth set to EXR or NPY, or use footage mode")
         rgb = ds.load_rgba(frame.image_path)[..., :3]
-        depth = depth_io.read_depth(frame.depth_path, depth_channel)
+        depth = depth_io.read_frame_depth(frame, depth_channel)
         if depth.shape != rgb.shape[:2]:
             raise JobError(f"Image and depth sizes differ for {os.path.basename(frame.image_path)}",
                            hint="Re-capture the dataset")

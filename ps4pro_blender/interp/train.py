@@ -68,7 +68,7 @@ class Clip:
                            hint="Each training clip needs consecutive views with depth")
         channel = data.depth.get("exr_channel")
         rgb = [np.round(ds.load_rgba(f.image_path)[..., :3] * 255).astype(np.uint8) for f in frames]
-        depth = [depth_io.read_depth(f.depth_path, channel) for f in frames]
+        depth = [depth_io.read_frame_depth(f, channel) for f in frames]
         if any(d.shape != rgb[0].shape[:2] or r.shape != rgb[0].shape for r, d in zip(rgb, depth)):
             raise JobError(f"Clip {folder} mixes image sizes", hint="All frames of a clip must have one size")
         self.folder = folder
