@@ -50,16 +50,108 @@ def new_job_dir(context, command: str) -> str:
     return folder
 
 
+SPLIT_FILES = tuple(f"transforms_{split}.json" for split in ("train", "val", "test"))
+
+
 def dataset_folder(path: str, settings, verb: str, prefer_augmented: bool = False) -> str:
     """The absolute dataset folder an operator works on: ``path``, else the last augmented
-    dataset (where asked for) or the last capture."""
+    dataset (where asked for) or the last capture.
+
+    A dataset is a folder with ``transforms.json`` (ours, instant-ngp, nerfstudio) or with the
+    NeRF-blender split files (``transforms_train.json`` and its val/test siblings), which the
+    backend reads split by split. A path to one of those files means its folder."""
     path = path or (prefer_augmented and settings.last_augmented) or settings.last_dataset
     if not path:
         raise OperatorError(f"No dataset to {verb}", "Capture the scene first, or choose a dataset folder")
     path = os.path.abspath(bpy.path.abspath(path))
-    if not os.path.isfile(os.path.join(path, "transforms.json")):
-        raise OperatorError(f"{path} holds no transforms.json", "Capture the scene first, or choose a dataset folder")
+    if os.path.isfile(path):
+        name = os.path.basename(path)
+        if not (name.startswith("transforms") and name.endswith(".json")):
+            raise OperatorError(f"{path} is a file, not a dataset folder or transforms*.json",
+                                "Choose the dataset folder (it holds transforms.json)")
+        path = os.path.dirname(path)
+    if os.path.isfile(os.path.join(path, "transforms.json")) or os.path.isfile(os.path.join(path, SPLIT_FILES[0])):
+        return path
+    if any(os.path.isfile(os.path.join(path, f)) for f in SPLIT_FILES):
+        raise OperatorError(f"{path} has transforms_val/test.json but no transforms_train.json",
+                            "Add the training split, or choose a dataset folder with transforms.json")
+    raise OperatorError(f"{path} holds no transforms.json", "Capture the scene first, or choose a dataset folder")
+
+
+# -- novel views along a camera path ----------------------------------------------------------
+
+
+def render_path_frames(context, camera_name: str = "") -> list[dict]:
+    """Cameras for ``--render-path``: ``camera_name`` (else the camera the scene renders at each
+    frame, as timeline markers bind it) over the scene's frame range and frame step, with the
+    capture's pose and intrinsics code (``camera_model``). A camera that does not move gives one
+    view, at the current frame. Raises OperatorError before anything changes; the scene's frame
+    is restored afterwards."""
+    from . import camera_model, capture_sources
+
+    scene = context.scene
+    start, end, step = scene.frame_start, scene.frame_end, max(1, scene.frame_step)
+    if end < start:
+        raise OperatorError(f"The scene's frame range is empty (end {end} is before start {start})",
+                            "Set the scene's End frame at or after its Start frame")
+    frames = list(range(start, end + 1, step))
+    if camera_name:
+        camera = bpy.data.objects.get(camera_name)
+        if camera is None:
+            raise OperatorError(f"No object named {camera_name!r} to render novel views from",
+                                "Pick a camera as the Render Camera, or leave it empty for the scene camera")
+        at = {f: camera for f in frames}
+    else:
+        at = {f: capture_sources.camera_at(scene, f) for f in frames}
+        if None in at.values():
+            raise OperatorError("The scene has no active camera to render novel views from",
+                                "Make a camera the scene camera, or pick a Render Camera")
+    cameras = set(at.values())
+    for camera in sorted(cameras, key=lambda ob: ob.name):
+        capture_sources.check_perspective(camera)
+    if len(cameras) == 1 and not capture_sources.is_animated(next(iter(cameras))):
+        at = {scene.frame_current: next(iter(cameras))}  # every frame would render the same view
+    width, height = camera_model.render_size(scene.render)
+    if width < 1 or height < 1:
+        raise OperatorError("The scene's render resolution is zero", "Set Output Properties > Resolution")
+    records = []
+    frame, subframe, active = scene.frame_current, scene.frame_subframe, scene.camera
+    moved = len(at) > 1
+    try:
+        for i, (f, camera) in enumerate(at.items()):
+            if moved:
+                scene.frame_set(f)
+            cam = camera.evaluated_get(context.evaluated_depsgraph_get())
+            record = {"file_path": f"renders/{i:04d}.png",
+                      "transform_matrix": camera_model.camera_to_world(cam.matrix_world)}
+            record.update(camera_model.intrinsics(cam.data, scene.render))
+            record.update(frame=int(f), camera=camera.name)
+            records.append(record)
+    finally:
+        if moved:
+            scene.frame_set(frame, subframe=subframe)
+            if scene.camera != active:  # markers switch the scene camera on frame changes
+                scene.camera = active
+    return records
+
+
+def write_render_path(folder: str, records: list[dict]) -> str:
+    """The cameras of ``render_path_frames`` as a transforms.json that ``--render-path`` reads."""
+    from ..ps4pro_blender import transforms_io
+
+    path = os.path.join(folder, "render_path.json")
+    content = {"ps4pro": {"render_path": True}, "frames": records}
+    transforms_io.write_atomic(path, transforms_io.dumps(content).encode())
     return path
+
+
+def renders_report(result: dict) -> str:
+    """Where a job's novel views went, for the finished report ("" when it rendered none)."""
+    renders = result.get("renders") or []
+    if not renders:
+        return ""
+    folder = os.path.dirname(renders[0])
+    return f"; {len(renders)} novel view{'s' if len(renders) != 1 else ''} in {folder}"
 
 
 class BackendJobOperator(StepOperator):
@@ -79,11 +171,15 @@ class BackendJobOperator(StepOperator):
     def on_result(self, context, result: dict) -> None:
         pass
 
+    def job_device(self, context) -> str:
+        """AUTO/CPU/CUDA for the backend's --device; operators with their own override change it."""
+        return device(context)
+
     def steps(self, context):
         python = backend_python(context)
         job_dir = new_job_dir(context, self.bl_idname.split(".")[-1])
         command, argv = self.job_command(context, job_dir)
-        self.job = jobs.BackendJob(python.path, command, argv, job_dir, device(context))
+        self.job = jobs.BackendJob(python.path, command, argv, job_dir, self.job_device(context))
         body = jobs.run_job_steps(self.job, blocking=self.blocking)
         try:
             while True:

@@ -10,9 +10,9 @@ import os
 
 import bpy
 
-from ..panels.properties import FUSE_OPTIONS, SNAPSHOT_OPTIONS, fill_unset
+from ..panels.properties import FUSE_OPTIONS, RENDER_OPTIONS, SNAPSHOT_OPTIONS, fill_unset
 from .augment import load_preview
-from .backend import BackendJobOperator
+from .backend import BackendJobOperator, render_path_frames, renders_report, write_render_path
 from .driver import OperatorError
 
 METHODS = {"AUTO": "auto", "INN": "inn", "LSB": "lsb"}
@@ -92,13 +92,17 @@ class PS4PRO_OT_snapshot_encode(BackendJobOperator, bpy.types.Operator):
         return self._text
 
 
+DECODE_OPTIONS = ("snapshot_file", "snapshot_image", "eval_dataset", "decode_render", "decode_mesh_res", "decode_keep_unseen")
+
+
 class PS4PRO_OT_snapshot_decode(BackendJobOperator, bpy.types.Operator):
-    """Turn a snapshot PNG back into the scene: a point cloud and a mesh"""
+    """Turn a snapshot PNG back into the scene: a point cloud and a mesh, optionally novel views"""
 
     bl_idname = "ps4pro.snapshot_decode"
     bl_label = "Decode Snapshot"
     bl_options = {"REGISTER", "UNDO"}
-    __annotations__ = {**{k: SNAPSHOT_OPTIONS[k] for k in ("snapshot_file", "snapshot_image", "eval_dataset")},
+    __annotations__ = {**{k: SNAPSHOT_OPTIONS[k] for k in DECODE_OPTIONS},
+                       **RENDER_OPTIONS,
                        "import_result": FUSE_OPTIONS["import_result"]}
 
     def prepare(self, context):
@@ -106,6 +110,7 @@ class PS4PRO_OT_snapshot_decode(BackendJobOperator, bpy.types.Operator):
         fill_unset(self, settings, tuple(self.__annotations__))
         if not (self.snapshot_file or self.snapshot_image or settings.last_snapshot):
             raise OperatorError("No snapshot to decode", "Choose a snapshot PNG")
+        self.render_frames = render_path_frames(context, self.render_camera) if self.decode_render else None
 
     def job_command(self, context, job_dir):
         if self.snapshot_file:
@@ -116,20 +121,40 @@ class PS4PRO_OT_snapshot_decode(BackendJobOperator, bpy.types.Operator):
             png = _abs(context.scene.ps4pro.last_snapshot)
         if not os.path.isfile(png):
             raise OperatorError(f"No snapshot at {png}", "Choose a snapshot PNG")
-        argv = [png, "--out", os.path.join(job_dir, "decoded")]
+        argv = [png, "--out", os.path.join(job_dir, "decoded"), "--mesh-res", str(self.decode_mesh_res)]
+        if self.decode_keep_unseen:
+            argv.append("--keep-unseen")
         if self.eval_dataset:
             argv += ["--dataset", _abs(self.eval_dataset)]
+        if self.render_frames:
+            argv += ["--render-path", write_render_path(job_dir, self.render_frames)]
         return "snapshot-decode", argv
 
     def on_result(self, context, result):
         from .import_result import import_path
 
+        settings = context.scene.ps4pro
         result_file = os.path.join(self.job.job_dir, "result.json")
         self.objects = import_path(context, result_file) if self.import_result else []
-        context.scene.ps4pro.last_result = result_file
+        settings.last_result = result_file
+        if result.get("renders"):
+            settings.last_renders = os.path.dirname(result["renders"][0])
+        lines = [f"{str(result.get('method', '?')).upper()}, decoded in {result['decode_seconds']:.1f} s"]
+        if result.get("psnr") is not None:
+            lines.append(f"held-out PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.3f}")
+        if result.get("num_points") is not None:
+            lines.append(f"{result['num_points']:,} points, mesh {result.get('num_faces', 0):,} faces")
+        degraded = bool(result.get("degraded"))
+        if degraded:
+            lines += [w for w in result.get("warnings") or [] if w.startswith("DEGRADED")] or [
+                "DEGRADED: the payload came back changed"]
+        else:
+            lines.append("payload check passed")
+        settings.decode_report = "\n".join(lines)
+        settings.decode_degraded = degraded
         score = f", held-out PSNR {result['psnr']:.2f} dB" if result.get("psnr") is not None else ""
-        warn = " (DEGRADED: the PNG was changed after it was written)" if result.get("degraded") else ""
-        self._text = f"Decoded the snapshot in {result['decode_seconds']:.1f} s{score}{warn}"
+        warn = " (DEGRADED: the PNG was changed after it was written)" if degraded else ""
+        self._text = f"Decoded the snapshot in {result['decode_seconds']:.1f} s{score}{warn}{renders_report(result)}"
 
     def finished_report(self):
         return self._text

@@ -126,6 +126,40 @@ RECONSTRUCT_OPTIONS = {
         name="Reconstruction Output", default="", subtype="DIR_PATH",
         description="Folder for the field, evaluation and exports (empty: beside the dataset, with _recon)",
     ),
+    "recon_resume": BoolProperty(
+        name="Resume", default=False,
+        description="Continue from checkpoint.pt in the Reconstruction Output (Steps and Minutes count the "
+                    "steps and time already trained); an error when there is none",
+    ),
+    "recon_device": EnumProperty(
+        name="Device",
+        description="Where the backend trains and renders (Preferences: the device set in the add-on's preferences)",
+        items=(
+            ("PREFERENCES", "Preferences", "The device set in Preferences > Add-ons > PS4PRO"),
+            ("AUTO", "Auto", "CUDA when the backend's torch sees a GPU, else the CPU"),
+            ("CPU", "CPU", "Always the CPU"),
+            ("CUDA", "CUDA", "An NVIDIA GPU (fails clearly when there is none)"),
+        ),
+        default="PREFERENCES",
+    ),
+    "batch_rays": IntProperty(
+        name="Batch Rays", default=2048, min=64, max=1 << 20,
+        description="Rays per training step (fewer: less memory, noisier steps)",
+    ),
+    "recon_render": BoolProperty(
+        name="Render Novel Views", default=False,
+        description="When trained, render the field from the Render Camera over the scene's frame range, "
+                    "as PNGs in the output's renders folder",
+    ),
+}
+
+# Which camera Render Novel Views renders (shared by Reconstruct and Decode Snapshot).
+RENDER_OPTIONS = {
+    "render_camera": StringProperty(
+        name="Render Camera", default="",
+        description="Camera object to render novel views from over the scene's frame range (empty: the scene's "
+                    "active camera at each frame; one view when it does not move)",
+    ),
 }
 
 SNAPSHOT_OPTIONS = {
@@ -163,6 +197,20 @@ SNAPSHOT_OPTIONS = {
         name="Evaluate On", default="", subtype="DIR_PATH",
         description="A capture whose test views the decoded scene is scored on (optional)",
     ),
+    "decode_render": BoolProperty(
+        name="Render Novel Views", default=False,
+        description="Render the decoded scene from the Render Camera over the scene's frame range, as PNGs "
+                    "in the decode's renders folder",
+    ),
+    "decode_mesh_res": IntProperty(
+        name="Mesh Resolution", default=192, min=16, max=1024,
+        description="Marching-cubes grid resolution of the decoded mesh",
+    ),
+    "decode_keep_unseen": BoolProperty(
+        name="Keep Unseen Surfaces", default=False,
+        description="Keep mesh surfaces that no camera around the scene saw (inside objects, under the table); "
+                    "by default they are removed, being guesses",
+    ),
 }
 
 IMPORT_OPTIONS = {
@@ -192,6 +240,7 @@ PS4PROSceneSettings = _group(
     FUSE_OPTIONS,
     AUGMENT_OPTIONS,
     RECONSTRUCT_OPTIONS,
+    RENDER_OPTIONS,
     SNAPSHOT_OPTIONS,
     IMPORT_OPTIONS,
     extra={
@@ -203,6 +252,9 @@ PS4PROSceneSettings = _group(
         "last_reconstruction": StringProperty(name="Last Reconstruction", default="", subtype="DIR_PATH"),
         "last_snapshot": StringProperty(name="Last Snapshot", default="", subtype="FILE_PATH"),
         "snapshot_report": StringProperty(name="Snapshot Numbers", default=""),
+        "decode_report": StringProperty(name="Decode Numbers", default="", description="The last decode's numbers, one per line"),
+        "decode_degraded": BoolProperty(name="Decode Degraded", default=False),
+        "last_renders": StringProperty(name="Last Renders", default="", subtype="DIR_PATH"),
     },
 )
 

@@ -131,6 +131,62 @@ def draw_preview(layout, settings):
         col.label(text=label)
 
 
+def metric(text: str, name: str):
+    """The value of ``name`` in a progress text like "loss 0.01 step 300 psnr 23.4" (None: absent)."""
+    words = text.split()
+    for key, value in zip(words, words[1:]):
+        if key == name:
+            try:
+                return float(value)
+            except ValueError:
+                return None
+    return None
+
+
+def without_metric(text: str, name: str) -> str:
+    """``text`` without the ``name value`` pair."""
+    words = text.split()
+    for i, key in enumerate(words[:-1]):
+        if key == name:
+            return " ".join(words[:i] + words[i + 2:])
+    return text
+
+
+def draw_render_options(layout, s, context, flag):
+    """Render Novel Views and, when on, which camera."""
+    layout.prop(s, flag)
+    if getattr(s, flag):
+        layout.prop_search(s, "render_camera", bpy.data, "objects", text="Camera")
+        if not s.render_camera:
+            scene = context.scene
+            name = scene.camera.name if scene.camera else "none"
+            layout.label(text=f"Scene camera ({name}), frames {scene.frame_start}-{scene.frame_end}", icon="CAMERA_DATA")
+
+
+def recon_output(s) -> str:
+    """The folder Reconstruct writes to with these settings ("" when no dataset is known)."""
+    if s.recon_dir:
+        return bpy.path.abspath(s.recon_dir)
+    dataset = bpy.path.abspath(s.dataset or s.last_augmented or s.last_dataset)
+    if not dataset:
+        return ""
+    if os.path.basename(dataset).startswith("transforms") and dataset.endswith(".json"):
+        dataset = os.path.dirname(dataset)
+    return os.path.normpath(dataset) + "_recon"
+
+
+def draw_import_buttons(layout, folder):
+    """Import Points / Import Mesh for the PLYs in ``folder`` (a reconstruction's output)."""
+    files = [(os.path.join(folder, name), text, icon) for name, text, icon in
+             (("points.ply", "Import Points", "POINTCLOUD_DATA"), ("mesh.ply", "Import Mesh", "MESH_DATA"))]
+    files = [f for f in files if os.path.isfile(f[0])]
+    if not files:
+        return
+    row = layout.row(align=True)
+    for path, text, icon in files:
+        row.operator("ps4pro.import_result", text=text, icon=icon).filepath = path
+
+
 class VIEW3D_PT_ps4pro_reconstruct(PS4PROPanel, bpy.types.Panel):
     bl_label = "Reconstruct"
 
@@ -141,15 +197,40 @@ class VIEW3D_PT_ps4pro_reconstruct(PS4PROPanel, bpy.types.Panel):
         sub = col.row()
         sub.enabled = s.recon_steps == 0
         sub.prop(s, "recon_minutes")
-        layout.prop(s, "plane_res")
-        layout.prop(s, "depth_loss")
-        layout.prop(s, "recon_seed")
+        layout.prop(s, "recon_device")
         layout.prop(s, "recon_dir")
+        layout.prop(s, "recon_resume")
+        if s.recon_resume:
+            out = recon_output(s)
+            found = bool(out) and os.path.isfile(os.path.join(out, "checkpoint.pt"))
+            row = layout.row()
+            row.alert = not found
+            row.label(text="From its checkpoint.pt" if found else "No checkpoint.pt there to resume from",
+                      icon="FILE_REFRESH" if found else "ERROR")
+        draw_render_options(layout, s, context, "recon_render")
         layout.prop(s, "import_result")
+        layout.prop(s, "show_advanced")
+        if s.show_advanced:
+            col = layout.column()
+            col.prop(s, "plane_res")
+            col.prop(s, "batch_rays")
+            col.prop(s, "depth_loss")
+            col.prop(s, "recon_seed")
         layout.operator("ps4pro.reconstruct", icon="MESH_ICOSPHERE")
         state = context.window_manager.ps4pro_job
-        if state.running and state.operator == "ps4pro.reconstruct" and state.text:
-            layout.label(text=state.text)  # live loss and held-out PSNR
+        if state.running and state.operator == "ps4pro.reconstruct":
+            psnr = metric(state.text, "psnr")
+            layout.label(text=f"Held-out PSNR {psnr:.2f} dB" if psnr is not None else "Held-out PSNR: not yet measured",
+                         icon="IMAGE_DATA")
+            rest = without_metric(state.text, "psnr")
+            if rest:
+                layout.label(text=rest)  # loss, step, occupancy, ...
+        if s.last_reconstruction:
+            box = layout.box()
+            box.label(text=f"Last: {s.last_reconstruction}", icon="FILE_FOLDER")
+            draw_import_buttons(box, bpy.path.abspath(s.last_reconstruction))
+        if s.last_renders:
+            layout.label(text=f"Novel views: {s.last_renders}", icon="RENDER_RESULT")
 
 
 class VIEW3D_PT_ps4pro_snapshot(PS4PROPanel, bpy.types.Panel):
@@ -175,7 +256,29 @@ class VIEW3D_PT_ps4pro_snapshot(PS4PROPanel, bpy.types.Panel):
             col.prop_search(s, "snapshot_image", bpy.data, "images")
         col.prop(s, "eval_dataset")
         col.prop(s, "import_result")
+        layout.prop(s, "show_advanced")
+        if s.show_advanced:
+            col = layout.column()
+            draw_render_options(col, s, context, "decode_render")
+            col.prop(s, "decode_mesh_res")
+            col.prop(s, "decode_keep_unseen")
         layout.operator("ps4pro.snapshot_decode", icon="IMPORT")
+        draw_decode_report(layout, s)
+
+
+def draw_decode_report(layout, settings):
+    """The last decode's numbers; a degraded decode in red."""
+    if not settings.decode_report:
+        return
+    box = layout.box()
+    for line in settings.decode_report.split("\n"):
+        if line.startswith("DEGRADED"):  # a long warning: one red label per clause
+            for i, part in enumerate(line.split("; ")):
+                row = box.row()
+                row.alert = True
+                row.label(text=part, icon="ERROR" if i == 0 else "BLANK1")
+        else:
+            box.label(text=line)
 
 
 def draw_snapshot_preview(layout, settings):

@@ -1,6 +1,7 @@
 """``ps4pro.snapshot_encode`` / ``ps4pro.snapshot_decode`` through the real backend and the shipped
 weights: a tiny reconstruction into a PNG, previewed, and back into the scene from the file and
-from an image packed in the .blend; a foreign PNG is refused with the scene untouched."""
+from an image packed in the .blend, with novel views and the decode's numbers for the panel; a foreign
+PNG is refused with the scene untouched."""
 
 import json
 import os
@@ -39,14 +40,31 @@ def test_encode_previews_and_decode_imports(reconstructed):
     assert not result["degraded"] and result["psnr"] > 5
     new = [o for o in bpy.data.objects if o.name not in before]
     assert len(new) == 2  # points and mesh
+    # The panel's numbers: method, decode time, the held-out score, and the payload check.
+    report = s.decode_report.split("\n")
+    assert report[0] == f"LSB, decoded in {result['decode_seconds']:.1f} s" and "held-out PSNR" in report[1]
+    assert report[-1] == "payload check passed" and not s.decode_degraded
+    assert "renders" not in result and s.last_renders == ""
 
-    # An image packed into the .blend decodes from its original bytes (the header is kept there).
+    # An image packed into the .blend decodes from its original bytes (the header is kept there),
+    # here with novel views from the (still) scene camera at its resolution and a coarser mesh.
     image = bpy.data.images.load(png, check_existing=False)
     image.pack()
     image.name = "packed snapshot"
+    scene = bpy.context.scene
+    scene.frame_start, scene.frame_end, frame = 1, 50, scene.frame_current
     before = {o.name for o in bpy.data.objects}
-    assert bpy.ops.ps4pro.snapshot_decode(snapshot_file="", snapshot_image="packed snapshot") == {"FINISHED"}
+    assert bpy.ops.ps4pro.snapshot_decode(snapshot_file="", snapshot_image="packed snapshot", decode_render=True,
+                                          decode_mesh_res=48) == {"FINISHED"}
     assert len([o for o in bpy.data.objects if o.name not in before]) == 2
+    coarse = json.loads(open(s.last_result).read())
+    assert coarse["num_vertices"] < result["num_vertices"]  # --mesh-res 48 against the default 192
+    (render,) = coarse["renders"]  # the camera does not move: one view, not fifty
+    assert os.path.dirname(render) == s.last_renders == os.path.join(os.path.dirname(s.last_result), "decoded", "renders")
+    view = bpy.data.images.load(render, check_existing=False)
+    assert tuple(view.size) == (scene.render.resolution_x, scene.render.resolution_y) == (48, 36)
+    assert scene.frame_current == frame
+    assert "1 novel view in" in bpy.context.window_manager.ps4pro_job.last_report
 
 
 def test_a_foreign_png_is_refused_and_nothing_changes(reconstructed):
@@ -62,3 +80,8 @@ def test_a_foreign_png_is_refused_and_nothing_changes(reconstructed):
     assert {o.name for o in bpy.data.objects} == before
     with pytest.raises(RuntimeError, match="holds no field.pt"):
         bpy.ops.ps4pro.snapshot_encode(reconstruction=str(reconstructed))
+    # Novel views need a camera: refused before the backend runs.
+    bpy.context.scene.camera = None
+    with pytest.raises(RuntimeError, match="no active camera"):
+        bpy.ops.ps4pro.snapshot_decode(snapshot_file=path, decode_render=True)
+    assert {o.name for o in bpy.data.objects} == before
