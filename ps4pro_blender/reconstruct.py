@@ -349,8 +349,12 @@ def _arguments(parser):
                         help="train from the images alone: no depth loss and no depth priors even where views have depth")
     parser.add_argument("--plane-res", type=int, default=128, help="final tri-plane resolution (starts at a quarter)")
     parser.add_argument("--channels", type=int, default=16, help="features per plane texel")
-    parser.add_argument("--sh-degree", type=int, choices=(2, 4), default=2,
-                        help="view-direction detail of the colour (4: sharper reflections on glossy surfaces)")
+    # Degree 4 by default: on a train-family tuning capture (bench/recon_capture.py --family train)
+    # it scored 31.05 dB against degree 2's 29.10 at 5 minutes. 24 channels or 48 samples did worse
+    # than degree 2 there; a 128-wide MLP gained 0.4 dB alone and lost 0.2 dB beside degree 4.
+    # On held-out scenes: bench/results/recon_sh4_503.md (+0.41 dB over degree 2 at 10 minutes).
+    parser.add_argument("--sh-degree", type=int, choices=(2, 4), default=4,
+                        help="view-direction detail of the colour (4: sharper reflections on glossy surfaces; 2: a little faster)")
     parser.add_argument("--grid-res", type=int, default=128, help="occupancy grid resolution")
     parser.add_argument("--samples", type=int, default=32, help="samples per ray in occupied space")
     parser.add_argument("--batch-rays", type=int, default=2048, help="rays per step")

@@ -23,7 +23,7 @@ from .model import FieldModel
 DEFAULTS = dict(
     # Concatenated planes and lr 3e-2 learned fastest in 100-step tests (product: ~6 dB behind).
     res=128, res_start=32, channels=16, hidden=64, geo_feat=15, combine="concat", density_bias=1.0, grid_res=128,
-    sh_degree=2,
+    sh_degree=4,
     background="alpha", env_res=256, samples=32, bins=256, batch_rays=2048, lr=3e-2, depth_loss=0.1,
     seed=0, grid_every=16, grid_fraction=0.125, eval_every=100, eval_pixels=4096, ckpt_every=200,
     log_every=10, coarse_to_fine_until=0.3,
