@@ -136,9 +136,10 @@ def encode(field_path: str, out: str, cover_path: str | None, method: str, steps
     layout.update(arrangement="mosaic2x2", means=payload.channel_means(codes))
     pixels, extra = methods.hide(method, cover, codes, net)
     layout.update(extra)
-    # What a reader gets from these pixels (a PNG keeps them exactly): the reference for decode's
-    # DEGRADED check, with the INN's own small error already in it.
-    layout["readback_sketch"] = payload.sketch(methods.reveal(method, pixels, layout, net))
+    # What a reader gets from these pixels (a PNG keeps them exactly, checked below): the reference
+    # for decode's DEGRADED check, with the INN's own small error already in it.
+    back = methods.reveal(method, pixels, layout, net)
+    layout["readback_sketch"] = payload.sketch(back)
 
     background = {"mode": teacher.background.mode}
     env = D.env_texture(teacher)
@@ -158,8 +159,10 @@ def encode(field_path: str, out: str, cover_path: str | None, method: str, steps
                   pixels.astype(np.float64) / 255.0, cover.astype(np.float64) / 255.0)}
     # Identical images have an infinite PSNR, which JSON cannot carry: report 100 dB instead.
     result["cover_psnr"], result["cover_ssim"] = min(result.pop("psnr"), 100.0), result.pop("ssim")
-    # What a reader of this very file gets back, by either method (LSB should be exact: measured, not assumed).
-    back = methods.reveal(method, container.read(out).pixels, layout, net)
+    # What a reader of this very file gets back, by either method (LSB should be exact: measured, not
+    # assumed): the file's pixels must be the ones revealed above.
+    if not np.array_equal(container.read(out).pixels, pixels):
+        raise JobError(f"{out} did not keep the snapshot's pixels exactly", hint="Write the snapshot to a local disk")
     err = np.abs(back.astype(np.int16) - codes.astype(np.int16))
     result.update(payload_exact=float((err == 0).mean()), payload_mean_error=round(float(err.mean()), 3),
                   payload_max_error=int(err.max()))
