@@ -260,7 +260,9 @@ def run(ctx, args) -> dict:
     header = {k: v for k, v in data.meta.items() if k not in ("frames",) and not k.endswith("_filenames")}
     extra = dict(header.get("ps4pro") or {})
     extra["augment"] = {
-        "source_dataset": data.root,
+        # Relative, so that the two folders can move together; dataset.load lets an augmented
+        # dataset read the real views kept in this folder, and nowhere else.
+        "source_dataset": _rel(data.root, out),
         "synthetic_views": made,
         "k": args.k,
         "max_gap_deg": args.max_gap_deg,

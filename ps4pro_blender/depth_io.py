@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from . import safe_files
 from .protocol import JobError
 
 BACKGROUND = 1e9  # anything at or beyond this is "no surface"
@@ -39,10 +40,25 @@ def _exr_channel(channels: dict, hint: str | None) -> str:
 PNG_SCALE = 1e-3  # nerfstudio's default: millimetres
 
 
-def _read_png(path: str) -> np.ndarray:
+MAX_PIXELS = 1 << 26  # as dataset.MAX_PIXELS: a depth map is never larger than its image
+
+
+def _check_size(path: str, w: int, h: int, size) -> None:
+    """Before any pixel is decoded: a depth map of at most MAX_PIXELS, of ``size`` (w, h) when given."""
+    if w * h > MAX_PIXELS or w <= 0 or h <= 0:
+        raise JobError(f"Depth {path} is {w}x{h}, over the {MAX_PIXELS >> 20} megapixel limit",
+                       hint="Re-capture the dataset, or scale its depth maps down")
+    if size is not None and (w, h) != tuple(size):
+        raise JobError(f"Depth {path} is {w}x{h}, the image {size[0]}x{size[1]}",
+                       hint="Re-capture the dataset, or pass --ignore-depth to train from the images alone")
+
+
+def _read_png(path: str, size=None) -> np.ndarray:
     from PIL import Image
 
-    with Image.open(path) as im:
+    with safe_files.open_regular(path) as f, Image.open(f) as im:
+        # nerfstudio's phone captures store PNG depth smaller than the image: only an upper bound here.
+        _check_size(path, *im.size, None if size is None or im.size[0] * im.size[1] <= size[0] * size[1] else size)
         if im.mode not in ("I;16", "I;16L", "I;16B", "I"):
             raise JobError(f"Depth {path} is a {im.mode} image, not a 16-bit depth map",
                            hint="PNG depth must be one 16-bit channel in millimetres (nerfstudio's format)")
@@ -50,26 +66,55 @@ def _read_png(path: str) -> np.ndarray:
     return np.where(depth > 0, depth, np.nan)  # 0: the sensor measured nothing there
 
 
-def read_depth(path: str, channel: str | None = None, scale: float | None = None) -> np.ndarray:
+def _read_npy(path: str, size=None) -> np.ndarray:
+    """A float ``.npy`` depth map, its header checked against the file before the data is read (a
+    header can claim any shape)."""
+    with safe_files.open_regular(path) as f:
+        version = np.lib.format.read_magic(f)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise JobError(f"Depth {path} is an NPY file of version {version}", hint="Save it with numpy.save")
+        shape, fortran, dtype = readers[version](f)
+        if dtype.hasobject or dtype.kind not in "fiu" or len(shape) not in (2, 3) or (len(shape) == 3 and shape[2] > 4):
+            raise JobError(f"Depth {path} holds {dtype} values of shape {shape}",
+                           hint="NPY depth must be one float value per pixel (H, W)")
+        _check_size(path, shape[1], shape[0], size)
+        count = int(np.prod(shape))
+        data = f.read(count * dtype.itemsize + 1)
+    if len(data) != count * dtype.itemsize:
+        raise JobError(f"Depth {path} is truncated or has trailing data", hint="The file is damaged; re-capture the dataset")
+    depth = np.frombuffer(data, dtype=dtype, count=count)
+    return depth.reshape(shape[::-1]).T if fortran else depth.reshape(shape)
+
+
+def _read_exr(path: str, channel: str | None, size=None) -> np.ndarray:
+    import OpenEXR
+
+    safe_files.open_regular(path).close()  # a FIFO would block OpenEXR's own open
+    with OpenEXR.File(path, header_only=True) as f:  # the size, before any pixel is read
+        (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in f.header()["dataWindow"])
+    _check_size(path, x1 - x0 + 1, y1 - y0 + 1, size)
+    with OpenEXR.File(path) as f:
+        channels = f.channels()
+        return channels[_exr_channel(channels, channel)].pixels
+
+
+def read_depth(path: str, channel: str | None = None, scale: float | None = None, size=None) -> np.ndarray:
     """(H, W) float32 planar depth in scene units; row 0 is the top of the image. ``scale``: units
     per stored value (nerfstudio's ``depth_unit_scale_factor``); None: the format's own (1e-3 for
-    PNG, 1 otherwise)."""
+    PNG, 1 otherwise). ``size`` (w, h): the image's, which EXR and NPY depth must match and PNG
+    depth may not exceed; checked before the depth is decoded."""
     if not os.path.exists(path):
         raise JobError(f"Missing depth file {path}", hint="Re-capture the dataset with depth")
     ext = os.path.splitext(path)[1].lower()
     try:
         if ext == ".png":
-            depth = _read_png(path)
+            depth = _read_png(path, size)
             scale = PNG_SCALE if scale is None else scale
         elif ext == ".npy":
-            depth = np.load(path, allow_pickle=False)
+            depth = _read_npy(path, size)
         elif ext == ".exr":
-            import OpenEXR
-
-            with OpenEXR.File(path) as f:
-                channels = f.channels()
-                name = _exr_channel(channels, channel)
-                depth = channels[name].pixels
+            depth = _read_exr(path, channel, size)
         else:
             raise JobError(f"Unknown depth format {path}", hint="Depth must be .exr, .npy or 16-bit .png")
     except JobError:
@@ -88,7 +133,8 @@ def read_depth(path: str, channel: str | None = None, scale: float | None = None
 
 def read_frame_depth(frame, channel: str | None = None) -> np.ndarray:
     """A dataset frame's depth in scene units (its ``depth_scale`` applied)."""
-    return read_depth(frame.depth_path, channel, getattr(frame, "depth_scale", None))
+    size = (frame.w, frame.h) if getattr(frame, "w", None) else None
+    return read_depth(frame.depth_path, channel, getattr(frame, "depth_scale", None), size)
 
 
 def valid_mask(depth: np.ndarray) -> np.ndarray:

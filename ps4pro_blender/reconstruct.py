@@ -53,11 +53,8 @@ def choose_split(data: ds.Dataset, ctx) -> tuple[list, list, str | None]:
 
 
 def load_view(frame: ds.Frame, depth_channel=None, with_depth=True):
-    rgba = ds.load_rgba(frame.image_path)
+    rgba = ds.load_rgba(frame.image_path, (frame.w, frame.h))  # the size is checked before decoding
     name = os.path.basename(frame.image_path)
-    if rgba.shape[:2] != (frame.h, frame.w):
-        raise JobError(f"Image {name} is {rgba.shape[1]}x{rgba.shape[0]} but transforms.json says {frame.w}x{frame.h}",
-                       hint="Re-capture the dataset, or fix w/h in transforms.json")
     depth = None
     if with_depth and frame.depth_path:
         try:
@@ -87,15 +84,13 @@ def load_confidence(frame: ds.Frame):
 
     name = os.path.basename(frame.image_path)
     try:
-        with Image.open(path) as im:
-            conf = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-    except (OSError, ValueError) as exc:
+        with ds.open_image(path, f"The confidence image of {name}", (frame.w, frame.h)) as im:
+            return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+    except JobError as exc:
+        raise JobError(exc.message, hint="Augment the dataset again, or remove confidence_file_path from the frame") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise JobError(f"Cannot read the confidence image of {name}: {exc}",
-                       hint="Augment the dataset again, or remove confidence_file_path from the frame")
-    if conf.shape != (frame.h, frame.w):
-        raise JobError(f"The confidence image of {name} is {conf.shape[1]}x{conf.shape[0]}, the view {frame.w}x{frame.h}",
-                       hint="Augment the dataset again")
-    return conf
+                       hint="Augment the dataset again, or remove confidence_file_path from the frame") from None
 
 
 def scene_bounds(data: ds.Dataset, frames, depths, ctx) -> np.ndarray:

@@ -12,6 +12,7 @@ is flagged: ``degraded`` in the result and a ``DEGRADED`` warning.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -38,32 +39,18 @@ MEANS_TOLERANCE = 2.0
 
 
 def _background(header: dict):
+    """The background mode and, for ``env``, its colours (the header's schema is already checked)."""
     bg = header.get("background") or {"mode": "alpha"}
-    mode = bg.get("mode")
-    if mode not in ("alpha", "env"):
-        raise JobError(f"The snapshot's background mode {mode!r} is unknown", hint="Use a PNG written by Snapshot Encode")
-    return mode, (D.unpack_env(bg) if mode == "env" else None)
+    return bg["mode"], (D.unpack_env(bg) if bg["mode"] == "env" else None)
 
 
-def _layout(header: dict) -> dict:
+def payload_change(codes: np.ndarray, header: dict) -> str | None:
+    """How the recovered codes moved from what was written, when beyond the tolerance (None when
+    not). LSB gives the codes back exactly, so their hash must match; the INN gives them back with
+    its own small error, which the sketch of what the encoder read back already holds."""
     layout = header["layout"]
-    lo, hi = np.asarray(layout.get("lo"), dtype=object), np.asarray(layout.get("hi"), dtype=object)
-    ok = (layout.get("kind") == "triplane-u8" and list(layout.get("shape") or []) == list(payload.SHAPE)
-          and layout.get("arrangement") == "mosaic2x2" and lo.shape == payload.SHAPE[:2] and hi.shape == payload.SHAPE[:2])
-    if ok:
-        try:
-            ok = bool(np.all(np.isfinite(lo.astype(np.float64))) and np.all(np.isfinite(hi.astype(np.float64))))
-        except (TypeError, ValueError):
-            ok = False
-    if not ok:
-        raise JobError("The snapshot's payload layout is not one this PS4PRO reads",
-                       hint="Decode it with the PS4PRO version that wrote it")
-    return layout
-
-
-def payload_change(codes: np.ndarray, layout: dict) -> str | None:
-    """How the recovered codes moved from what the encoder read back from its own file, when beyond
-    the tolerance (None when not). A sketch that is present but damaged counts as moved."""
+    if header["method"] == "lsb" and hashlib.sha256(codes.tobytes()).hexdigest() != header["payload_sha256"]:
+        return "their hash differs from the header's payload_sha256"
     ref = layout.get("readback_sketch")
     if ref is not None:
         try:
@@ -87,9 +74,9 @@ def payload_change(codes: np.ndarray, layout: dict) -> str | None:
 def decode(png: str, weights_path: str | None = None, device="cpu"):
     """(snapshot field, header, codes, warnings, seconds): the PNG to a field ready to render."""
     t0 = time.monotonic()
-    snap = container.read(png)
+    snap = container.read(png)  # every header field is checked there
     header = snap.header
-    layout = _layout(header)
+    layout = header["layout"]
     weights = D.load(weights_path, device)
     if header["decoder"] != weights["decoder_id"]:
         raise JobError(f"The snapshot needs decoder {header['decoder']}, but this PS4PRO has {weights['decoder_id']}",
@@ -98,8 +85,8 @@ def decode(png: str, weights_path: str | None = None, device="cpu"):
     method = header["method"]
     net = D.hiding_net(weights, device) if method == "inn" else None
     codes = methods.reveal(method, snap.pixels, layout, net)
-    warnings = list(header.get("warnings", []))
-    change = payload_change(codes, layout)
+    warnings = list(snap.warnings)
+    change = payload_change(codes, header)
     if change:
         warnings.append(f"DEGRADED: the hidden planes came back changed ({change}); the PNG was probably edited, "
                         "filtered or re-compressed after it was written, so the scene will look wrong")

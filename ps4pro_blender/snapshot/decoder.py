@@ -129,7 +129,7 @@ def unpack_occupancy(obj) -> torch.Tensor | None:
         if len(raw) != n:
             raise ValueError("size")
         bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8))
-    except (KeyError, TypeError, ValueError, zlib.error):
+    except (KeyError, TypeError, ValueError, OverflowError, zlib.error):
         raise JobError("The snapshot header's occupancy is damaged", hint="Use the original PNG that Snapshot Encode wrote")
     return torch.from_numpy(bits.astype(bool).reshape(res, res, res))
 
@@ -197,8 +197,9 @@ def unpack_env(background: dict) -> np.ndarray:
             if im.size != (shape[2], shape[1]):
                 raise ValueError(im.size)
             u8 = np.asarray(im.convert("RGB"))
-    except (KeyError, TypeError, ValueError, OSError):
-        raise damaged
+    except (KeyError, TypeError, ValueError, OSError, SyntaxError, Image.DecompressionBombError):
+        # DecompressionBombError: a JPEG that declares a vast size, refused by Pillow on open
+        raise damaged from None
     return u8.transpose(2, 0, 1).astype(np.float32) / 255.0
 
 

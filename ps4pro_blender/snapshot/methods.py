@@ -18,7 +18,7 @@ import torch
 from ..protocol import JobError
 from . import lsb, payload
 
-METHODS = ("inn", "lsb")
+METHODS = payload.METHODS
 
 
 def _tensor(img_u8: np.ndarray, net) -> torch.Tensor:

@@ -22,6 +22,7 @@ CHANNELS = 8
 RES = 64
 COVER = 4 * RES  # 256: Haar sub-bands of 2R x 2R
 SHAPE = (PLANES, CHANNELS, RES, RES)
+METHODS = ("inn", "lsb")  # how the codes are hidden: methods.py
 NBYTES = PLANES * CHANNELS * RES * RES
 
 

@@ -83,5 +83,5 @@ def test_missing_depth_and_size_mismatch_are_clear_errors(data_dir):
 
 def test_image_depth_size_mismatch(data_dir):
     np.save(os.path.join(data_dir, "depth", "0000.npy"), np.ones((10, 10), np.float32))
-    with pytest.raises(protocol.JobError, match="sizes differ"):
+    with pytest.raises(protocol.JobError, match="10x10, the image 64x48"):
         fusion.fuse(dataset.load(data_dir))

@@ -44,6 +44,16 @@ def _error(msgs):
     return next(m for m in msgs if m.kind == "error")
 
 
+def _header(method, codes, extra, decoder="x"):
+    """A complete header (the container checks every field) for codes hidden by ``method``."""
+    import hashlib
+
+    layout = {"kind": "triplane-u8", "shape": list(payload.SHAPE), "arrangement": "mosaic2x2",
+              "lo": [[-1.0] * payload.CHANNELS] * payload.PLANES, "hi": [[1.0] * payload.CHANNELS] * payload.PLANES, **extra}
+    return {"method": method, "layout": layout, "bounds": [[0, 0, 0], [1, 1, 1]], "decoder": decoder,
+            "payload_sha256": hashlib.sha256(np.ascontiguousarray(codes).tobytes()).hexdigest()}
+
+
 # ----------------------------------------------------------------------------- pure parts
 
 
@@ -87,9 +97,7 @@ def test_lsb_method_round_trips_compressed_codes_exactly_through_a_png(tmp_path)
     codes = smooth.astype(np.uint8)
     pixels, layout = methods.hide("lsb", cover, codes)
     assert layout["nbytes"] < payload.NBYTES and layout["bits"] <= 4
-    container.write(str(tmp_path / "s.png"), pixels,
-                    {"method": "lsb", "layout": layout, "bounds": [[0, 0, 0], [1, 1, 1]], "decoder": "x",
-                     "payload_sha256": "0"})
+    container.write(str(tmp_path / "s.png"), pixels, _header("lsb", codes, layout))
     back = methods.reveal("lsb", container.read(str(tmp_path / "s.png")).pixels, layout)
     assert np.array_equal(back, codes)
     edited = pixels.copy()
@@ -110,23 +118,33 @@ def test_lsb_reveal_inflates_no_more_than_a_payload():
 
 
 def test_payload_change_measures_how_far_the_codes_moved_from_what_was_written():
+    import hashlib
+
     rng = np.random.default_rng(3)
     written = rng.integers(20, 236, payload.SHAPE).astype(np.uint8)
     layout = {"readback_sketch": payload.sketch(written), "means": payload.channel_means(written)}
-    assert snapshot_decode.payload_change(written, layout) is None
+    sha = hashlib.sha256(written.tobytes()).hexdigest()
+
+    def change(codes, layout, method="inn"):
+        return snapshot_decode.payload_change(codes, {"method": method, "layout": layout, "payload_sha256": sha})
+
+    assert change(written, layout) is None
     # Another device may round a few codes the other way: far below the tolerance.
     flips = written.copy()
     flips.reshape(-1)[rng.choice(written.size, 200, replace=False)] += 1
-    assert snapshot_decode.payload_change(flips, layout) is None
+    assert change(flips, layout) is None
     # Noise of 3 codes RMS (a re-compressed file moves them by tens): the sketch estimates it.
     noisy = (written.astype(int) + rng.normal(0, 3, written.shape).round()).astype(np.uint8)
-    change = snapshot_decode.payload_change(noisy, layout)
-    assert change is not None and 2.4 < float(change.split()[1]) < 3.6, change
-    assert "fingerprint is damaged" in snapshot_decode.payload_change(written, dict(layout, readback_sketch=[1, "x"]))
+    moved = change(noisy, layout)
+    assert moved is not None and 2.4 < float(moved.split()[1]) < 3.6, moved
+    assert "fingerprint is damaged" in change(written, dict(layout, readback_sketch=[1, "x"]))
     # Files from before the sketch: the channel means, with their looser tolerance.
     old = {"means": layout["means"]}
-    assert snapshot_decode.payload_change(flips, old) is None
-    assert "channel means" in snapshot_decode.payload_change(written // 2, old)
+    assert change(flips, old) is None
+    assert "channel means" in change(written // 2, old)
+    # LSB is exact: one code off is a changed payload, whatever the sketch says.
+    assert change(written, layout, "lsb") is None
+    assert "payload_sha256" in change(flips, layout, "lsb")
 
 
 def test_oversized_cover_is_a_clear_error(tmp_path, monkeypatch):
@@ -366,8 +384,7 @@ def test_shipped_weights_hide_and_recover_planes_through_a_real_png(tmp_path):
     cover = cover.astype(np.uint8)
     pixels, layout = methods.hide("inn", cover, work, net)
     path = str(tmp_path / "inn.png")
-    container.write(path, pixels, {"method": "inn", "layout": layout, "bounds": [[0, 0, 0], [1, 1, 1]],
-                                   "decoder": w["decoder_id"], "payload_sha256": "0"})
+    container.write(path, pixels, _header("inn", work, layout, w["decoder_id"]))
     back = methods.reveal("inn", container.read(path).pixels, layout, net)
     err = np.abs(back.astype(int) - work.astype(int))
     mse = np.mean((pixels.astype(float) - cover.astype(float)) ** 2)

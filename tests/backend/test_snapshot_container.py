@@ -11,10 +11,10 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from ps4pro_blender import protocol
-from ps4pro_blender.snapshot import container, lsb, quantize
+from ps4pro_blender.snapshot import container, lsb, payload, quantize
 
 
-def cover(h=96, w=128, seed=0):
+def cover(h=payload.COVER, w=payload.COVER, seed=0):
     """A smooth, photo-like RGB image."""
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     rng = np.random.default_rng(seed)
@@ -22,9 +22,13 @@ def cover(h=96, w=128, seed=0):
     return np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
 
 
-def header(payload=b"", **more):
-    return {"method": "lsb", "layout": {"kind": "test"}, "bounds": [[-1, -1, -1], [1, 1, 1]], "decoder": "none",
-            "payload_sha256": hashlib.sha256(payload).hexdigest(), **more}
+def header(data=b"", **more):
+    """A header that passes the schema (an LSB payload of ``data``'s size)."""
+    layout = {"kind": "triplane-u8", "shape": list(payload.SHAPE), "arrangement": "mosaic2x2",
+              "lo": [[-1.0] * payload.CHANNELS] * payload.PLANES, "hi": [[1.0] * payload.CHANNELS] * payload.PLANES,
+              "compression": "zlib", "nbytes": max(len(data), 1), "bits": 1}
+    return {"method": "lsb", "layout": layout, "bounds": [[-1, -1, -1], [1, 1, 1]], "decoder": "none",
+            "payload_sha256": hashlib.sha256(data).hexdigest(), **more}
 
 
 def test_round_trip_through_a_real_png(tmp_path):
@@ -34,7 +38,7 @@ def test_round_trip_through_a_real_png(tmp_path):
     snap = container.read(path)
     assert np.array_equal(snap.pixels, pixels)
     assert snap.header["magic"] == container.MAGIC and snap.header["version"] == container.VERSION
-    assert snap.header["size"] == [128, 96] and snap.header["bounds"] == [[-1, -1, -1], [1, 1, 1]]
+    assert snap.header["size"] == [payload.COVER, payload.COVER] and snap.warnings == [] and snap.header["bounds"] == [[-1, -1, -1], [1, 1, 1]]
     # An ordinary PNG to any viewer.
     with Image.open(path) as im:
         assert im.format == "PNG" and im.mode == "RGB"
@@ -42,19 +46,19 @@ def test_round_trip_through_a_real_png(tmp_path):
 
 def test_lsb_is_exact_through_a_png_and_costs_about_6_db_per_bit(tmp_path):
     rng = np.random.default_rng(1)
-    payload = rng.integers(0, 256, 9000, dtype=np.uint8).tobytes()
+    data = rng.integers(0, 256, 36000, dtype=np.uint8).tobytes()
     img = cover()
-    bits = lsb.bits_needed(img.shape, len(payload))
-    assert bits == 2 and lsb.capacity(img.shape, 1) < len(payload) <= lsb.capacity(img.shape, 2)
-    stego = lsb.embed(img, payload, bits)
+    bits = lsb.bits_needed(img.shape, len(data))
+    assert bits == 2 and lsb.capacity(img.shape, 1) < len(data) <= lsb.capacity(img.shape, 2)
+    stego = lsb.embed(img, data, bits)
     path = str(tmp_path / "s.png")
-    container.write(path, stego, header(payload, lsb_bits=bits, payload_bytes=len(payload)))
+    container.write(path, stego, header(data))
     back = container.read(path)
-    assert lsb.extract(back.pixels, len(payload), bits) == payload
+    assert lsb.extract(back.pixels, len(data), bits) == data
     mse = np.mean((stego.astype(float) - img) ** 2)
     assert 10 * np.log10(255 ** 2 / mse) > 44  # 2 bits: about 46 dB
     with pytest.raises(ValueError):
-        lsb.embed(img, payload * 10, 1)
+        lsb.embed(img, data * 10, 1)
 
 
 def test_quantized_planes_come_back_within_one_level():
@@ -107,7 +111,7 @@ def test_foreign_damaged_and_re_encoded_files_are_clear_errors(tmp_path):
     assert "not a PNG" in _error(jpeg)
 
     resized = tmp_path / "resized.png"
-    _save(resized, np.asarray(Image.open(good).resize((64, 48))), text)
+    _save(resized, np.asarray(Image.open(good).convert("RGB").resize((64, 48))), text)
     assert "resized" in _error(resized)
 
     truncated = tmp_path / "truncated.png"
