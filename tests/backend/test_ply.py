@@ -312,3 +312,480 @@ def test_missing_file_and_folder(tmp_path):
         ply.read_ply(tmp_path / "nope.ply")
     with pytest.raises(ply.PlyError, match="folder"):
         ply.read_ply(tmp_path)
+
+
+# ----------------------------------------------------------------------------- hostile files
+#
+# Every input is read or refused with a PlyError, quickly and within a small multiple of its size.
+# The regression cases are the fuzzer's (bench/fuzz.py): one-line edits of valid files.
+
+
+def _mesh_bytes(tmp_path, faces=None, n=30):
+    """A valid file from our writer: binary little-endian, colours, an extra property, triangles."""
+    pts, cols = _cloud(n)
+    faces = np.random.default_rng(2).integers(0, n, size=(20, 3)) if faces is None else faces
+    ply.write_ply(tmp_path / "w.ply", pts, cols, faces, extra={"confidence": pts[:, 0]})
+    return (tmp_path / "w.ply").read_bytes()
+
+
+def _split(data):
+    """(header up to and including 'end_header\\n', body)."""
+    end = data.index(b"end_header\n") + len(b"end_header\n")
+    return data[:end], data[end:]
+
+
+def _refused(data, match):
+    with pytest.raises(ply.PlyError, match=match) as info:
+        ply.parse_ply(data, "'bad.ply'")
+    assert "bad.ply" in str(info.value)
+    return str(info.value)
+
+
+def _tri_header(count_type="uchar", n_faces=1):
+    return ("ply\nformat binary_little_endian 1.0\nelement vertex 3\nproperty float x\nproperty float y\n"
+            f"property float z\nelement face {n_faces}\nproperty list {count_type} int vertex_indices\n"
+            "end_header\n").encode()
+
+
+TRI = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], "<f4").tobytes()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # crash 1: a numpy dtype with a (2**31-1,) subarray was built for the uniform-lists fast path
+        _tri_header("int") + TRI + np.array([2**31 - 1, 0, 1, 2], "<i4").tobytes(),
+        _tri_header("uint") + TRI + np.array([2**32 - 1, 0, 1, 2], "<u4").tobytes(),
+        _tri_header("int", 2) + TRI + np.array([3, 0, 1, 2, 2**31 - 1, 0, 1, 2], "<i4").tobytes(),
+        _tri_header("uchar", 2**31 - 1) + TRI + b"\x03" + np.array([0, 1, 2], "<i4").tobytes(),
+    ],
+    ids=["int-count", "uint-count", "second-record", "element-count"],
+)
+def test_binary_list_count_2_31_minus_1_is_refused(data):
+    _refused(data, "truncated or corrupt")
+
+
+def test_uchar_list_count_255_in_our_mesh_is_refused(tmp_path):
+    head, body = _split(_mesh_bytes(tmp_path))
+    vertex_bytes = 30 * (12 + 3 + 4)
+    body = bytearray(body)
+    body[vertex_bytes] = 255  # the first face claims 255 corners
+    _refused(head + bytes(body), "truncated or corrupt")
+
+
+ASCII_MESH = (b"ply\nformat ascii 1.0\ncomment hand made\nelement vertex 4\nproperty float x\nproperty float y\n"
+              b"property float z\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nelement face 2\n"
+              b"property list uchar int vertex_indices\nend_header\n"
+              b"0 0 0 255 0 0\n1 0 0 0 255 0\n0 1 0 0 0 255\n0 0 1 9 9 9\n")
+
+
+@pytest.mark.parametrize(
+    "faces",
+    [
+        b"3 0 1 2\n4 0 1 2 inf\n",  # crash 2: OverflowError converting inf to int
+        b"3 0 1 nan\n4 0 1 2 3\n",  # crash 2: ValueError converting nan to int
+        b"3 0 1 -inf\n3 0 1 2\n",
+        b"3 0 1 2\n3 0 1 2.5\n",
+        b"3 0 1 2\n3 0 1 1e20\n",
+        b"3 0 1 2\n3 0 1 2147483648\n",
+        b"3 0 1 inf\n3 0 1 2\n",  # the uniform fast path
+    ],
+)
+def test_ascii_face_values_must_fit_the_index_type(faces):
+    _refused(ASCII_MESH + faces, r"whole number in -2147483648\.\.2147483647 .*\(int\)")
+
+
+@pytest.mark.parametrize(
+    "faces",
+    [b"inf 0 1 2\n3 0 1 2\n", b"nan 0 1 2\n3 0 1 2\n", b"3 0 1 2\n-1 0 1 2\n", b"3.5 0 1 2\n3 0 1 2\n",
+     b"256 0 1 2\n3 0 1 2\n", b"3 0 1 2\n4 0 1 2\n", b"3 0 1\n3 0 1 2\n", b"3 0 1 2\n3 0 one 2\n"],
+)
+def test_ascii_list_lengths_must_fit_the_count_type(faces):
+    _refused(ASCII_MESH + faces, "corrupt")
+
+
+@pytest.mark.parametrize("value", [b"256", b"-1", b"0.5", b"inf", b"nan", b"1e300"])
+def test_ascii_colour_must_fit_uchar(value):
+    data = ASCII_MESH.replace(b"0 0 1 9 9 9", b"0 0 1 9 " + value + b" 9") + b"3 0 1 2\n3 1 2 3\n"
+    _refused(data, r"property 'green' .*whole number in 0\.\.255 .*\(uchar\)")
+
+
+def test_ascii_floats_may_be_anything():
+    # inf and nan are values a float can hold (binary files hold them too); beyond float32 is inf.
+    data = ASCII_MESH.replace(b"0 0 1 9 9 9", b"nan 1e300 -inf 9 9 9") + b"3 0 1 2\n3 1 2 3\n"
+    points = ply.parse_ply(data).points
+    assert np.isnan(points[3, 0]) and points[3, 1] == np.inf and points[3, 2] == -np.inf
+
+
+def test_duplicate_property_is_refused(tmp_path):
+    # crash 3: numpy refused the record layout ("field names must be unique")
+    data = _mesh_bytes(tmp_path).replace(b"property float x\n", b"property float x\nproperty float x\n", 1)
+    _refused(data, "property 'x' appears twice in element 'vertex'")
+
+
+def test_second_vertex_element_is_refused(tmp_path):
+    # crash 4: KeyError; the second block's rows were read over the first's
+    head, body = _split(_mesh_bytes(tmp_path))
+    more = b"element vertex 2\nproperty float x\nproperty float y\nproperty float z\nend_header\n"
+    data = head.replace(b"end_header\n", more) + body + np.ones((2, 3), "<f4").tobytes()
+    _refused(data, r"element 'vertex' appears twice in the PLY header \(lines 3 and \d+\)")
+
+
+def _relabel(data):
+    """The other byte order in the header, the body unchanged (the fuzzer's ply_endian)."""
+    swap = {b"binary_little_endian": b"binary_big_endian", b"binary_big_endian": b"binary_little_endian"}
+    for old, new in swap.items():
+        if old in data[:200]:
+            return data.replace(old, new, 1)
+    raise AssertionError("not a binary PLY")
+
+
+def _be_points(n=200, seed=3, dtype=">f4", colors=True):
+    """A correctly written big-endian point cloud (not by our writer, which writes little-endian)."""
+    rng = np.random.default_rng(seed)
+    fields = [("x", dtype), ("y", dtype), ("z", dtype)]
+    fields += [("red", "u1"), ("green", "u1"), ("blue", "u1")] if colors else []
+    arr = np.zeros(n, fields)
+    for name in "xyz":
+        arr[name] = rng.normal(0, 5, n)
+    if colors:
+        for name in ("red", "green", "blue"):
+            arr[name] = rng.integers(0, 256, n)
+    names = {">f4": "float", ">f8": "double"}
+    head = f"ply\nformat binary_big_endian 1.0\nelement vertex {n}\n" + "".join(
+        f"property {names.get(t, 'uchar')} {name}\n" for name, t in fields) + "end_header\n"
+    return head.encode() + arr.tobytes(), arr
+
+
+def test_body_in_the_other_byte_order_is_refused(tmp_path):
+    # crash 5: read as garbage positions without a word
+    pts, cols = _cloud(200)
+    ply.write_ply(tmp_path / "p.ply", pts, cols, extra={"confidence": pts[:, 0]})
+    message = _refused(_relabel((tmp_path / "p.ply").read_bytes()), "byte order does not match the header")
+    assert "header says binary_big_endian but the data reads as little-endian" in message
+    assert "re-export" in message
+    _refused(_relabel(_mesh_bytes(tmp_path)), "byte order does not match")
+    be, _ = _be_points()
+    message = _refused(_relabel(be), "byte order does not match")
+    assert "header says binary_little_endian but the data reads as big-endian" in message
+    _refused(_relabel(_be_points(dtype=">f8")[0]), "byte order does not match")
+
+
+def test_small_grid_in_the_other_byte_order_is_refused(tmp_path):
+    # Whole-number coordinates byte-swapped are denormals: caught even with three non-zero values.
+    verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
+    ply.write_ply(tmp_path / "g.ply", verts, faces=[[0, 1, 2], [0, 2, 3]])
+    _refused(_relabel((tmp_path / "g.ply").read_bytes()), "byte order does not match")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: _be_points()[0],
+        lambda: _be_points(dtype=">f8", colors=False)[0],
+        lambda: _be_points(n=1)[0],
+        lambda: _be_points(n=100_000, seed=4)[0],
+    ],
+    ids=["float", "double", "one-point", "100k"],
+)
+def test_big_endian_files_written_correctly_are_read(make):
+    data = make()
+    assert ply.parse_ply(data).vertex_count > 0
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        np.zeros((50, 3)),  # all zero: nothing to judge by
+        np.random.default_rng(5).normal(0, 1e-3, (500, 3)),  # millimetres in metres
+        np.random.default_rng(6).normal(0, 1e6, (500, 3)),  # a survey in millimetres
+        np.stack(np.meshgrid(np.arange(8.0), np.arange(8.0), [0.0, 2.5]), -1).reshape(-1, 3),  # whole numbers
+        # organised: every other point is nan
+        np.where(np.arange(600)[:, None] % 2, np.nan, np.random.default_rng(7).normal(size=(600, 3))),
+        np.random.default_rng(8).uniform(-1e15, 1e15, (300, 3)),
+    ],
+    ids=["zeros", "small", "large", "grid", "half-nan", "huge-but-sane"],
+)
+def test_our_valid_files_are_not_mistaken_for_the_other_byte_order(tmp_path, points):
+    ply.write_ply(tmp_path / "v.ply", points, np.zeros(points.shape, np.uint8), extra={"q": points[:, 0]})
+    data = ply.read_ply(tmp_path / "v.ply")
+    np.testing.assert_array_equal(data.points, points.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d.replace(b"element vertex 30", b"element vertex 2147483647"), "truncated or corrupt"),
+        (lambda d: d.replace(b"element vertex 30", b"element vertex 2147483648"), "more than 2147483647"),
+        (lambda d: d.replace(b"element vertex 30", b"element vertex " + b"1" * 31), "more than 2147483647"),
+        (lambda d: d.replace(b"element vertex 30", b"element vertex " + b"9" * 5000), "more than 2147483647"),
+        (lambda d: d.replace(b"element vertex 30", b"element vertex 1e3"), "malformed.*whole number"),
+        (lambda d: d.replace(b"element vertex 30", b"element vertex 0x10"), "malformed"),
+        (lambda d: d.replace(b"element vertex 30", b"element vertex 30.0"), "malformed"),
+        (lambda d: d.replace(b"element vertex 30", b"element vertex"), "malformed"),
+        (lambda d: d.replace(b"element face 20", b"element face 1000000"), "truncated or corrupt"),
+        (lambda d: d.replace(b"list uchar int", b"list float int"), "count type must be an integer"),
+        (lambda d: d.replace(b"list uchar int", b"list uchar"), "malformed"),
+        (lambda d: d.replace(b"list uchar int", b"list uchar int128"), "unknown type 'int128'"),
+        (lambda d: d.replace(b"property float y", b"property y"), "malformed"),
+        (lambda d: d.replace(b"property float y", b"property float128 y"), "unknown type"),
+        (lambda d: d.replace(b"property float y", b"property float y\x00"), "control characters"),
+        (lambda d: d.replace(b"property float y", "property float \u00fd".encode("utf-8")), "not ASCII"),
+        (lambda d: d.replace(b" 1.0\n", b" 2.0\n", 1), "version '2.0'"),
+        (lambda d: d.replace(b" 1.0\n", b"\n", 1), "format"),
+        (lambda d: d.replace(b"format binary_little_endian 1.0\n", b"format binary_little_endian 1.0\n" * 2),
+         "2 'format' lines"),
+        (lambda d: d.replace(b"element vertex", b"property float w\nelement vertex"), "property before any element"),
+        (lambda d: d.replace(b"end_header", b"end_headers"), "end_header"),
+        (lambda d: d.replace(b"ply\n", b"ply\n" + b"comment padding\n" * 70000, 1), "first 1 MB"),
+        (lambda d: d.replace(b"element face 20\n", b"element face 20\nelement empty 5\n"), "no properties"),
+        (lambda d: d.replace(b"ply\n", b"ply\n" + b"element e 0\nproperty uchar v\n" * 64, 1), "66 elements"),
+        (lambda d: d.replace(b"element face", b"property float p%d\n" * 1100 % tuple(range(1100)) + b"element face"),
+         "properties, more than the 1024"),
+        (lambda d: d[: d.index(b"end_header") + 11] + b"\x00" * 10, "truncated"),
+        (lambda d: b"", "not a PLY"),
+        (lambda d: b"ply", "not a PLY"),
+        (lambda d: b"ply\n", "end_header"),
+        (lambda d: b"ply\nend_header\n", "no 'format' line"),
+        (lambda d: b"\x00" * 1000, "not a PLY"),
+        (lambda d: b"ply\n\x00\x00\nend_header\n", "control characters"),
+    ],
+)
+def test_header_schema_refusals(tmp_path, edit, match):
+    _refused(edit(_mesh_bytes(tmp_path)), match)
+
+
+def test_signed_negative_list_count_is_refused():
+    head = _tri_header("char", 2)
+    _refused(head + TRI + b"\x03" + np.array([0, 1, 2], "<i4").tobytes() + b"\xff" + b"\x00" * 12, "negative length -1")
+    _refused(head + TRI + b"\xff" + b"\x00" * 12 + b"\x03" + np.array([0, 1, 2], "<i4").tobytes(), "negative length -1")
+
+
+def test_faces_with_fewer_than_three_corners_are_refused():
+    two = b"\x02" + np.array([0, 1], "<i4").tobytes()
+    three = b"\x03" + np.array([0, 1, 2], "<i4").tobytes()
+    _refused(_tri_header("uchar", 2) + TRI + two + two, "at least 3 corners")
+    _refused(_tri_header("uchar", 2) + TRI + three + two, "at least 3 are needed")
+    _refused(ASCII_MESH + b"3 0 1 2\n2 0 1\n", "at least 3 are needed")
+
+
+def test_face_indices_out_of_range_or_not_whole():
+    _refused(ASCII_MESH + b"3 0 1 2\n3 0 1 4\n", "refers to vertex 4, but there are 4 vertices")
+    head = _tri_header().replace(b"list uchar int", b"list uchar float")
+    faces = b"\x03" + np.array([0, 1, 2.5], "<f4").tobytes()
+    _refused(head + TRI + faces, "not a whole number")
+    faces = b"\x03" + np.array([0, 1, 2], "<f4").tobytes()
+    np.testing.assert_array_equal(ply.parse_ply(head + TRI + faces).faces, [[0, 1, 2]])
+
+
+def test_counts_absurd_for_the_file_size_fail_fast_without_allocating():
+    import time
+    import tracemalloc
+
+    props = "".join(f"property double p{i}\n" for i in range(1000))
+    ascii_head = ("ply\nformat ascii 1.0\nelement vertex {}\nproperty float x\nproperty float y\nproperty float z\n"
+                  f"{props}end_header\n")
+    cases = [
+        _tri_header("uchar", 2**31 - 1) + TRI + b"\x03" + b"\x00" * 12,
+        ("ply\nformat binary_little_endian 1.0\nelement vertex 2000000000\nproperty float x\nproperty float y\n"
+         "property float z\nend_header\n").encode() + b"\x00" * 100_000,
+        ascii_head.format(2**31 - 1).encode() + b"0 0 0\n" * 1000,
+        ascii_head.format(200_000).encode() + b"\n" * 200_000,  # enough lines, all blank
+        ascii_head.format(100).encode() + b"0 " * 100_000,  # enough bytes, one line
+        _tri_header("int") + TRI + np.array([2**31 - 1, 0, 1, 2], "<i4").tobytes(),
+        _tri_header("uchar", 300_000) + TRI + b"\x00" * 300_000,  # face lists of no corners
+        ASCII_MESH.replace(b"face 2", b"face 100000") + b"0\n" * 100_000,
+        ASCII_MESH.replace(b"face 2", b"face 1") + b"200000 " + b"0 " * 600_000,  # a 1.2 MB line
+    ]
+    for data in cases:
+        tracemalloc.start()
+        start = time.perf_counter()
+        try:
+            with pytest.raises(ply.PlyError, match="truncated|corrupt"):
+                ply.parse_ply(data)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert time.perf_counter() - start < 2
+        # Nothing in proportion to the declared counts: at most the file a few times over, plus the
+        # Python objects of one ascii chunk's tokens (tens of bytes each).
+        assert peak < 8 * len(data) + 64 * ply._ASCII_CHUNK, (data[:120], peak, len(data))
+
+
+def test_memory_stays_a_small_multiple_of_the_file_for_valid_files(tmp_path):
+    import tracemalloc
+
+    rng = np.random.default_rng(9)
+    flat = rng.integers(0, 1000, 3 * 20_000 + 4 * 20_000).astype(np.int32)
+    ply.write_ply(tmp_path / "mixed.ply", rng.normal(size=(1000, 3)), faces=(flat, np.array([3, 4] * 20_000, np.int32)))
+    dense_ascii = (b"ply\nformat ascii 1.0\nelement vertex 100000\nproperty double x\nproperty double y\n"
+                   b"property double z\nend_header\n" + b"0 0 0\n" * 100_000)
+    for data in [(tmp_path / "mixed.ply").read_bytes(), dense_ascii]:
+        tracemalloc.start()
+        try:
+            ply.parse_ply(data)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 16 * len(data) + 64 * ply._ASCII_CHUNK, (data[:60], peak, len(data))
+
+
+# ----------------------------------------------------------------------------- valid files, read in pieces
+
+
+def _mixed_ascii(n_faces=40, seed=10):
+    rng = np.random.default_rng(seed)
+    verts = rng.normal(size=(12, 3))
+    faces = [list(rng.integers(0, 12, size=rng.choice([3, 4, 5]))) for _ in range(n_faces)]
+    text = ("ply\nformat ascii 1.0\nelement vertex 12\nproperty double x\nproperty double y\nproperty double z\n"
+            f"element face {n_faces}\nproperty uchar flags\nproperty list uchar int vertex_indices\nproperty float q\n"
+            "end_header\n")
+    text += "".join(f"{x:.17g} {y:.17g} {z:.17g}\n" for x, y, z in verts)
+    text += "".join(f"7 {len(f)} {' '.join(map(str, f))} 0.5\n" for f in faces)
+    return text.encode(), verts, faces
+
+
+@pytest.mark.parametrize("chunk", [1 << 20, 40, 7])
+def test_ascii_read_in_chunks_gives_the_same_result(monkeypatch, chunk):
+    monkeypatch.setattr(ply, "_ASCII_CHUNK", chunk)
+    data, verts, faces = _mixed_ascii()
+    got = ply.parse_ply(data)
+    np.testing.assert_array_equal(got.points, verts.astype(np.float32))
+    assert [f.tolist() for f in got.faces] == faces
+    tris = data.replace(b"element face 40", b"element face 3").split(b"end_header\n")[0] + b"end_header\n"
+    tris += b"".join(b"%.17g %.17g %.17g\n" % tuple(v) for v in verts) + b"1 3 0 1 2 0\n2 3 2 1 0 0\n3 3 4 5 6 0\n"
+    got = ply.parse_ply(tris)
+    assert isinstance(got.faces, np.ndarray) and got.faces.tolist() == [[0, 1, 2], [2, 1, 0], [4, 5, 6]]
+
+
+@pytest.mark.parametrize("chunk", [1 << 16, 3, 1])
+def test_binary_mixed_lists_read_in_chunks(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(ply, "_RAGGED_CHUNK", chunk)
+    pts, cols = _cloud(20)
+    faces = [[0, 1, 2], [3, 4, 5, 6], [7, 8, 9, 10, 11], [1, 2, 3], [4, 5, 6, 7]]
+    ply.write_ply(tmp_path / "m.ply", pts, cols, faces)
+    assert [f.tolist() for f in ply.read_ply(tmp_path / "m.ply").faces] == faces
+
+
+def test_vertex_element_with_a_list_property():
+    fields = np.dtype([("x", ">f4"), ("y", ">f4"), ("z", ">f4")])
+    body = b""
+    for i in range(5):
+        body += np.array([(i, 2 * i, -i)], fields).tobytes() + bytes([i % 3]) + np.arange(i % 3, dtype=">i2").tobytes()
+        body += np.array([i * 10], ">u2").tobytes()
+    head = (b"ply\nformat binary_big_endian 1.0\nelement vertex 5\nproperty float x\nproperty float y\n"
+            b"property float z\nproperty list uchar short neighbours\nproperty ushort quality\nend_header\n")
+    got = ply.parse_ply(head + body)
+    np.testing.assert_array_equal(got.points[:, 1], [0, 2, 4, 6, 8])
+    np.testing.assert_array_equal(got.extra["quality"], [0, 10, 20, 30, 40])
+    assert "neighbours" not in got.extra
+
+
+def test_header_variants_that_are_valid():
+    data = ASCII_MESH + b"3 0 1 2\n3 1 2 3\n"
+    assert ply.parse_ply(data.replace(b"\n", b"\r")).face_count == 2  # old Mac line ends throughout
+    assert ply.parse_ply(data.replace(b"\n", b"\r\n")).face_count == 2
+    commented = data.replace(b"comment hand made", b"comment not the end_header\ncomment end_header later")
+    assert ply.parse_ply(commented).comments == ["not the end_header", "end_header later"]
+    # Elements after the ones used are counted, but their lines are never parsed.
+    junk = data.replace(b"end_header", b"element junk 3\nproperty float v\nend_header") + b"abc\n!!\n\xff\n"
+    assert ply.parse_ply(junk).face_count == 2
+
+
+# ----------------------------------------------------------------------------- opening files
+
+
+def test_fifo_and_device_are_refused_without_blocking(tmp_path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs here")
+    os.mkfifo(tmp_path / "pipe.ply")  # opening it for reading the usual way would block forever
+    with pytest.raises(ply.PlyError, match="is a FIFO .*not a PLY file"):
+        ply.read_ply(tmp_path / "pipe.ply")
+    if os.path.exists("/dev/zero"):  # a device that never ends
+        with pytest.raises(ply.PlyError, match="is a character device"):
+            ply.read_ply("/dev/zero")
+
+
+def test_unreadable_file_is_refused(tmp_path):
+    path = tmp_path / "secret.ply"
+    path.write_bytes(_good(tmp_path))
+    path.chmod(0)
+    try:
+        if os.access(path, os.R_OK):
+            pytest.skip("running as a user who can read anything")
+        with pytest.raises(ply.PlyError, match="cannot be read"):
+            ply.read_ply(path)
+    finally:
+        path.chmod(0o644)
+
+
+def test_files_over_the_size_cap_are_refused(tmp_path, monkeypatch):
+    path = tmp_path / "big.ply"
+    path.write_bytes(_good(tmp_path))
+    monkeypatch.setattr(ply, "_MAX_FILE", 100)
+    with pytest.raises(ply.PlyError, match="larger than"):
+        ply.read_ply(path)
+
+
+# ----------------------------------------------------------------------------- random mutations
+
+
+def _seed_files(tmp_path):
+    mesh = _mesh_bytes(tmp_path, n=40)
+    ascii_mesh, _, _ = _mixed_ascii(n_faces=12)
+    be, _ = _be_points(n=60)
+    return {"binary-le-mesh": mesh, "ascii-mesh": ascii_mesh, "big-endian-points": be}
+
+
+HEADER_WORDS = [b"0", b"1", b"-1", b"2147483647", b"2147483648", b"99999999999999999999", b"1e3", b"nan",
+                b"list", b"float", b"uchar", b"int", b"double", b"x", b"vertex", b"face", b"element", b"property",
+                b"format", b"ascii", b"binary_big_endian", b"end_header", b"", b"\x00", b"\xff"]
+
+
+def _mutate(data, rnd):
+    """One to three byte-level edits (flip, insert, delete, overwrite, truncate, header word)."""
+    data = bytearray(data)
+    head_end = data.find(b"end_header") + 11
+    for _ in range(rnd.randint(1, 3)):
+        if not data:
+            break
+        op = rnd.choice(["flip", "insert", "delete", "overwrite", "truncate", "word"])
+        # Half the edits land in the header, where one byte changes the meaning of everything after it.
+        at = rnd.randrange(min(head_end, len(data)) if rnd.random() < 0.5 and head_end > 0 else len(data))
+        if op == "flip":
+            data[at] ^= 1 << rnd.randrange(8)
+        elif op == "insert":
+            data[at:at] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 8)))
+        elif op == "delete":
+            del data[at : at + rnd.randint(1, 8)]
+        elif op == "overwrite":
+            data[at : at + 4] = rnd.choice([b"\x00" * 4, b"\xff" * 4, b"\xff\xff\xff\x7f", b"\x00\x00\xc0\x7f"])
+        elif op == "truncate":
+            del data[at:]
+        else:
+            words = data[:head_end].split(b" ")
+            i = rnd.randrange(len(words))
+            words[i] = rnd.choice(HEADER_WORDS) + (b"\n" if words[i].endswith(b"\n") else b"")
+            data[:head_end] = b" ".join(words)
+    return bytes(data)
+
+
+def test_random_mutations_are_read_or_refused_cleanly(tmp_path):
+    import random
+
+    for name, seed_file in _seed_files(tmp_path).items():
+        assert ply.parse_ply(seed_file).vertex_count > 0, name
+        rnd = random.Random(f"ply-mutations-{name}")
+        outcomes = {"read": 0, "refused": 0}
+        for i in range(400):
+            data = _mutate(seed_file, rnd)
+            try:
+                got = ply.parse_ply(data)
+            except ply.PlyError:
+                outcomes["refused"] += 1
+                continue
+            except Exception as exc:  # pragma: no cover - the failure message is the point
+                raise AssertionError(f"{name} mutation {i}: {type(exc).__name__}: {exc}\n{data[:400]!r}") from exc
+            assert isinstance(got, ply.PlyData) and got.points.shape == (got.vertex_count, 3)
+            outcomes["read"] += 1
+        assert outcomes["read"] and outcomes["refused"], (name, outcomes)
