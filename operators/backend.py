@@ -50,32 +50,22 @@ def new_job_dir(context, command: str) -> str:
     return folder
 
 
-SPLIT_FILES = tuple(f"transforms_{split}.json" for split in ("train", "val", "test"))
-
-
 def dataset_folder(path: str, settings, verb: str, prefer_augmented: bool = False) -> str:
     """The absolute dataset folder an operator works on: ``path``, else the last augmented
-    dataset (where asked for) or the last capture.
+    dataset (where asked for) or the last capture. What counts as a dataset is the backend's
+    rule (``dataset.locate``): a folder with ``transforms.json`` or the NeRF-blender split files;
+    a path to one of those files means its folder."""
+    from ..ps4pro_blender import dataset
+    from ..ps4pro_blender.protocol import JobError
 
-    A dataset is a folder with ``transforms.json`` (ours, instant-ngp, nerfstudio) or with the
-    NeRF-blender split files (``transforms_train.json`` and its val/test siblings), which the
-    backend reads split by split. A path to one of those files means its folder."""
     path = path or (prefer_augmented and settings.last_augmented) or settings.last_dataset
     if not path:
         raise OperatorError(f"No dataset to {verb}", "Capture the scene first, or choose a dataset folder")
-    path = os.path.abspath(bpy.path.abspath(path))
-    if os.path.isfile(path):
-        name = os.path.basename(path)
-        if not (name.startswith("transforms") and name.endswith(".json")):
-            raise OperatorError(f"{path} is a file, not a dataset folder or transforms*.json",
-                                "Choose the dataset folder (it holds transforms.json)")
-        path = os.path.dirname(path)
-    if os.path.isfile(os.path.join(path, "transforms.json")) or os.path.isfile(os.path.join(path, SPLIT_FILES[0])):
-        return path
-    if any(os.path.isfile(os.path.join(path, f)) for f in SPLIT_FILES):
-        raise OperatorError(f"{path} has transforms_val/test.json but no transforms_train.json",
-                            "Add the training split, or choose a dataset folder with transforms.json")
-    raise OperatorError(f"{path} holds no transforms.json", "Capture the scene first, or choose a dataset folder")
+    try:
+        found = dataset.locate(os.path.abspath(bpy.path.abspath(path)))
+    except JobError as exc:
+        raise OperatorError(exc.message, exc.hint) from None
+    return os.path.dirname(found) if os.path.isfile(found) else found
 
 
 # -- novel views along a camera path ----------------------------------------------------------

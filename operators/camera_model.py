@@ -1,4 +1,5 @@
-"""Pinhole intrinsics and poses exactly as Blender projects a perspective camera.
+"""Pinhole intrinsics and poses exactly as Blender projects a perspective camera, both ways:
+:func:`intrinsics` from a Blender camera (capture), :func:`blender_camera` for one (import).
 
 Mirrors ``BKE_camera_params_compute_viewplane``: the sensor-fit dimension spans
 ``viewfac`` pixels (the render width for horizontal fit, the height times the pixel
@@ -72,6 +73,21 @@ def intrinsics(camera_data, render) -> dict:
         render.pixel_aspect_x,
         render.pixel_aspect_y,
     )
+
+
+def blender_camera(fx: float, fy: float, cx: float, cy: float, w: int, h: int, sensor_width: float = 36.0) -> dict:
+    """Blender camera settings that project like this pinhole camera (the inverse of
+    :func:`intrinsics_from` with ``sensor_fit='HORIZONTAL'``).
+
+    Blender's focal length in pixels is then ``lens / sensor_width * W``; a shift moves the
+    principal point by ``shift * W`` pixels (x to the left, y down in image rows, divided by the
+    pixel aspect ``ycor``).
+    """
+    ycor = fx / fy  # pixel_aspect_y / pixel_aspect_x
+    return {"sensor_fit": "HORIZONTAL", "sensor_width": sensor_width, "lens": fx * sensor_width / w,
+            # Blender keeps both pixel aspects >= 1.
+            "pixel_aspect": (1.0 / ycor, 1.0) if ycor < 1.0 else (1.0, ycor),
+            "shift_x": (w / 2.0 - cx) / w, "shift_y": (cy - h / 2.0) * ycor / w}
 
 
 def camera_to_world(matrix_world) -> list[list[float]]:

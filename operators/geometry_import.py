@@ -17,10 +17,8 @@ colours show in Material Preview, Rendered and Cycles renders.
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import struct
 from dataclasses import dataclass, field
 
 import bpy
@@ -29,6 +27,7 @@ from mathutils import Matrix
 from mathutils.kdtree import KDTree
 
 from ..ps4pro_blender import ply
+from . import camera_model
 
 COLLECTION_NAME = "PS4PRO"
 MATERIAL_NAME = "PS4PRO Point Colour"
@@ -519,194 +518,41 @@ class CameraSpec:
     extra: dict = field(default_factory=dict)
 
 
-def find_transforms(source) -> list:
-    """The transforms JSON files of a dataset folder (or the one file given)."""
-    source = os.fspath(source)
-    if os.path.isfile(source):
-        return [source]
-    if not os.path.isdir(source):
-        raise FileNotFoundError(f"'{source}' does not exist")
-    main = os.path.join(source, "transforms.json")
-    if os.path.isfile(main):
-        return [main]
-    found = []
-    for split in ("train", "val", "test"):
-        p = os.path.join(source, f"transforms_{split}.json")
-        if os.path.isfile(p):
-            found.append(p)
-    for name in sorted(os.listdir(source)):
-        p = os.path.join(source, name)
-        if name.startswith("transforms") and name.endswith(".json") and p not in found and os.path.isfile(p):
-            found.append(p)
-    if not found:
-        raise CameraError(f"'{source}' has no transforms.json")
-    return found
-
-
-def _image_size(path):
-    """(width, height) from a PNG or JPEG header, or None. Reads only the first bytes."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(32)
-            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-                return struct.unpack(">II", head[16:24])
-            if head.startswith(b"\xff\xd8"):
-                f.seek(2)
-                while True:
-                    marker = f.read(2)
-                    if len(marker) < 2 or marker[0] != 0xFF:
-                        return None
-                    if marker[1] in (0xD8, 0x01) or 0xD0 <= marker[1] <= 0xD7:
-                        continue
-                    length = struct.unpack(">H", f.read(2))[0]
-                    if marker[1] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                        h, w = struct.unpack(">xHH", f.read(5))
-                        return w, h
-                    f.seek(length - 2, 1)
-    except (OSError, struct.error):
-        return None
-    return None
-
-
-def _find_image(folder, file_path):
-    if not file_path:
-        return None
-    p = file_path if os.path.isabs(file_path) else os.path.join(folder, file_path)
-    for candidate in (p, p + ".png", p + ".jpg", p + ".jpeg", p + ".exr"):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
-def _num(d, key):
-    v = d.get(key)
-    if v is None:
-        return None
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise CameraError(f"'{key}' is not a number: {v!r}") from None
-    if not math.isfinite(v):
-        raise CameraError(f"'{key}' is not finite")
-    return v
-
-
 def read_cameras(source) -> tuple[list, str]:
     """Camera specs from a dataset folder or transforms*.json; (specs, dataset name).
 
-    Pure reading, no Blender data is touched: errors leave the scene as it was.
+    The backend's own reader (``ps4pro_blender/dataset.py``) reads the file, so the cameras
+    imported are exactly the ones a reconstruction trains on, under the same rules. Pure
+    reading, no Blender data is touched: errors leave the scene as it was.
     """
-    files = find_transforms(source)
+    from ..ps4pro_blender import dataset
+    from ..ps4pro_blender.protocol import JobError
+
     source = os.fspath(source)
-    folder = source if os.path.isdir(source) else os.path.dirname(os.path.abspath(source))
-    dataset_name = os.path.basename(os.path.normpath(folder)) or "dataset"
-    specs = []
+    if not os.path.exists(source):
+        raise FileNotFoundError(f"'{source}' does not exist")
+    try:
+        data = dataset.load(dataset.locate(source))
+    except JobError as exc:
+        raise CameraError(f"{exc.message}. {exc.hint}" if exc.hint else exc.message) from None
+    dataset_name = os.path.basename(os.path.normpath(data.root)) or "dataset"
     used_names = set()
-    image_size_cache = {}
-    for path in files:
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise CameraError(f"cannot read '{path}': {exc}") from None
-        if not isinstance(data, dict) or not isinstance(data.get("frames"), list):
-            raise CameraError(f"'{path}' is not a transforms.json (no 'frames' list)")
-        base = os.path.basename(path)
-        file_split = base[len("transforms_") : -len(".json")] if base.startswith("transforms_") else ""
-        for i, frame in enumerate(data["frames"]):
-            if not isinstance(frame, dict):
-                raise CameraError(f"frame {i} of '{path}' is not an object")
-            specs.append(_camera_spec(frame, data, folder, file_split, i, path, used_names, image_size_cache))
-    if not specs:
-        raise CameraError(f"'{source}' has no frames")
+    specs = [_camera_spec(frame, data.root, i, used_names) for i, frame in enumerate(data.frames)]
     return specs, dataset_name
 
 
-def _camera_spec(frame, data, folder, file_split, i, path, used_names, image_size_cache):
-    def get(key):
-        v = _num(frame, key)
-        return _num(data, key) if v is None else v
-
-    try:
-        matrix = np.asarray(frame.get("transform_matrix"), dtype=np.float64)
-    except (TypeError, ValueError):
-        matrix = np.zeros(0)
-    if matrix.shape == (3, 4):
-        matrix = np.vstack([matrix, [0.0, 0.0, 0.0, 1.0]])
-    if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
-        raise CameraError(f"frame {i} of '{path}' has no valid 4x4 'transform_matrix'")
-    file_path = str(frame.get("file_path", "") or "")
-    w, h = get("w"), get("h")
-    fx, fy, cx, cy = get("fl_x"), get("fl_y"), get("cx"), get("cy")
-    angle_x, angle_y = get("camera_angle_x"), get("camera_angle_y")
-    if w is None or h is None:
-        image = _find_image(folder, file_path)
-        size = None
-        if image is not None:
-            key = os.path.dirname(image)
-            size = image_size_cache.get(key) or _image_size(image)
-            if size:
-                image_size_cache[key] = size
-        if size:
-            w, h = (w or size[0]), (h or size[1])
-        elif cx is not None and cy is not None:
-            w, h = (w or 2.0 * cx), (h or 2.0 * cy)
-    if fx is None and angle_x is not None and w:
-        fx = 0.5 * w / math.tan(0.5 * angle_x)
-    if fy is None and angle_y is not None and h:
-        fy = 0.5 * h / math.tan(0.5 * angle_y)
-    if fx is None and fy is not None:
-        fx = fy
-    if fy is None:
-        fy = fx
-    if fx is None and angle_x is None:
-        raise CameraError(f"frame {i} of '{path}' has no focal length (fl_x or camera_angle_x)")
-    if (fx is not None and fx <= 0) or (w is not None and w <= 0) or (h is not None and h <= 0):
-        raise CameraError(f"frame {i} of '{path}' has a non-positive focal length or image size")
-    if w and h:
-        cx = w / 2.0 if cx is None else cx
-        cy = h / 2.0 if cy is None else cy
-    stem = os.path.splitext(os.path.basename(file_path))[0] if file_path else f"{i:04d}"
-    split = str(frame.get("split", "") or file_split)
+def _camera_spec(frame, root, i, used_names):
+    file_path = os.path.relpath(frame.image_path, root).replace(os.sep, "/")
+    stem = os.path.splitext(os.path.basename(file_path))[0] or f"{i:04d}"
+    split = frame.split if frame.split_given else ""
     name = f"{split}/{stem}" if split else stem
     base, k = name, 1
     while name in used_names:
         k += 1
         name = f"{base}.{k}"
     used_names.add(name)
-    return CameraSpec(
-        name=name,
-        matrix=matrix,
-        fx=fx,
-        fy=fy,
-        cx=cx,
-        cy=cy,
-        w=int(round(w)) if w else None,
-        h=int(round(h)) if h else None,
-        angle_x=angle_x,
-        split=split,
-        file_path=file_path,
-    )
-
-
-def camera_intrinsics(spec: CameraSpec, sensor_width: float = 36.0) -> dict:
-    """Blender camera settings that project like the spec's pinhole camera.
-
-    With ``sensor_fit='HORIZONTAL'`` Blender's focal length in pixels is
-    ``lens / sensor_width * W``; a shift moves the principal point by ``shift * W`` pixels
-    (x to the left, y down in image rows, divided by the pixel aspect ``ycor``).
-    """
-    out = {"sensor_fit": "HORIZONTAL", "sensor_width": sensor_width, "shift_x": 0.0, "shift_y": 0.0}
-    if spec.fx is not None and spec.w:
-        out["lens"] = spec.fx * sensor_width / spec.w
-        ycor = (spec.fx / spec.fy) if spec.fy else 1.0  # pixel_aspect_y / pixel_aspect_x
-        # Blender keeps both pixel aspects >= 1.
-        out["pixel_aspect"] = (1.0 / ycor, 1.0) if ycor < 1.0 else (1.0, ycor)
-        out["shift_x"] = (spec.w / 2.0 - spec.cx) / spec.w
-        out["shift_y"] = (spec.cy - spec.h / 2.0) * ycor / spec.w
-    else:
-        out["lens"] = 0.5 * sensor_width / math.tan(0.5 * spec.angle_x)
-    return out
+    return CameraSpec(name=name, matrix=frame.c2w, fx=frame.fx, fy=frame.fy, cx=frame.cx, cy=frame.cy, w=frame.w,
+                      h=frame.h, angle_x=2.0 * math.atan(frame.w / (2.0 * frame.fx)), split=split, file_path=file_path)
 
 
 def camera_objects(source, collection=None, scene=None, set_resolution: bool = True, specs=None):
@@ -730,7 +576,7 @@ def camera_objects(source, collection=None, scene=None, set_resolution: bool = T
     display_size = min(max(0.1 * radius, 0.01), 10.0) if radius > 0 else 0.5
     objects = []
     for spec in specs:
-        intr = camera_intrinsics(spec)
+        intr = camera_model.blender_camera(spec.fx, spec.fy, spec.cx, spec.cy, spec.w, spec.h)
         cam = bpy.data.cameras.new(spec.name)
         cam.type = "PERSP"
         cam.sensor_fit = intr["sensor_fit"]
@@ -753,7 +599,7 @@ def camera_objects(source, collection=None, scene=None, set_resolution: bool = T
         objects.append(obj)
     if set_resolution:
         sizes = {(s.w, s.h) for s in specs if s.w and s.h}
-        aspects = {tuple(round(a, 6) for a in camera_intrinsics(s).get("pixel_aspect", (1.0, 1.0))) for s in specs}
+        aspects = {tuple(round(a, 6) for a in camera_model.blender_camera(s.fx, s.fy, s.cx, s.cy, s.w, s.h)["pixel_aspect"]) for s in specs}
         if len(sizes) == 1:
             w, h = sizes.pop()
             scene.render.resolution_x = w

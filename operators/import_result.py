@@ -23,7 +23,8 @@ import bpy
 from bpy.props import StringProperty
 
 from ..panels.properties import IMPORT_OPTIONS
-from ..ps4pro_blender import ply
+from ..ps4pro_blender import dataset, ply
+from ..ps4pro_blender.protocol import JobError
 from . import geometry_import as geo
 from .driver import OperatorError
 
@@ -132,8 +133,8 @@ def plan_import(path, import_cameras=None) -> list:
         if os.path.isfile(result):
             return _result_items(result, _load_json(result), import_cameras)
         try:
-            geo.find_transforms(path)
-        except (geo.CameraError, FileNotFoundError):
+            dataset.locate(path)
+        except JobError:
             raise OperatorError(f"Nothing to import in folder {path}", f"expected {SUPPORTED}") from None
         return [_cameras_item(path)]
     lower = path.lower()

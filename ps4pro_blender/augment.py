@@ -21,7 +21,7 @@ import os
 import numpy as np
 
 from . import dataset as ds
-from . import poses, transforms_io
+from . import files, poses, transforms_io
 from .cli import Command
 from .protocol import JobError
 
@@ -134,17 +134,15 @@ def _save_rgba(path: str, rgb: np.ndarray, alpha: np.ndarray | None) -> None:
     arr = np.clip(np.round(rgb * 255.0), 0, 255).astype(np.uint8)
     if alpha is not None:
         arr = np.dstack([arr, np.clip(np.round(alpha * 255.0), 0, 255).astype(np.uint8)])
-    tmp = path + ".tmp.png"
-    Image.fromarray(arr, "RGBA" if alpha is not None else "RGB").save(tmp)
-    os.replace(tmp, path)
+    with files.atomic_path(path, ".png") as tmp:
+        Image.fromarray(arr, "RGBA" if alpha is not None else "RGB").save(tmp)
 
 
 def _save_gray(path: str, values: np.ndarray) -> None:
     from PIL import Image
 
-    tmp = path + ".tmp.png"
-    Image.fromarray(np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), "L").save(tmp)
-    os.replace(tmp, path)
+    with files.atomic_path(path, ".png") as tmp:
+        Image.fromarray(np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8), "L").save(tmp)
 
 
 def run(ctx, args) -> dict:

@@ -15,11 +15,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import safe_files, schema
+from . import files, schema
 from .protocol import JobError
 
 SPLITS = ("train", "val", "test")
@@ -37,6 +38,7 @@ class Frame:
     h: int
     split: str = "train"
     depth_path: str | None = None
+    split_given: bool = False  # the file says the split (a split key or list, or a transforms_<split>.json)
     extra: dict = field(default_factory=dict)
     # Metres (scene units) per stored depth value: nerfstudio's depth_unit_scale_factor; None: the
     # depth format's own default (1e-3 for 16-bit PNG in millimetres, 1 for EXR and NPY).
@@ -126,7 +128,7 @@ def _source_roots(root: str, meta: dict, name: str) -> list[str]:
                            hint="Keep an augmented dataset beside the capture it was made from, or augment again")
         roots.append(os.path.realpath(folder))
         try:
-            here = json.loads(safe_files.read_bytes(main, MAX_JSON_BYTES))
+            here = json.loads(files.read_bytes(main, MAX_JSON_BYTES))
         except (OSError, ValueError, RecursionError):
             break
     return roots
@@ -142,19 +144,59 @@ def _with_extension(path: str) -> str:
     return path + ".png"
 
 
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file from its header alone: PNG and JPEG are parsed here (the
+    Blender side has no Pillow), anything else through Pillow, lazily (no pixel is decoded)."""
+    import struct
+
+    try:
+        with files.open_regular(path) as f:
+            head = f.read(32)
+            if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+                return struct.unpack(">II", head[16:24])
+            if head.startswith(b"\xff\xd8"):
+                f.seek(2)
+                for _ in range(4096):  # markers before the frame header; a damaged file may loop
+                    marker = f.read(2)
+                    if len(marker) < 2 or marker[0] != 0xFF:
+                        break
+                    if marker[1] in (0xD8, 0x01) or 0xD0 <= marker[1] <= 0xD7:
+                        continue
+                    length = struct.unpack(">H", f.read(2))[0]
+                    if marker[1] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
+                        h, w = struct.unpack(">xHH", f.read(5))
+                        return w, h
+                    f.seek(length - 2, 1)
+                raise JobError(f"Cannot read the size of image {path}", hint="The file is damaged; re-capture the dataset")
+    except FileNotFoundError:
+        raise JobError(f"Missing image {path}", hint="Re-capture the dataset, restore the file, or give w and h "
+                       "in transforms.json") from None
+    except (OSError, struct.error) as exc:
+        raise JobError(f"Cannot read image {path}: {exc}", hint="Put the image file there, or re-capture the dataset") from None
+    try:
+        import PIL  # noqa: F401  (the backend has it; Blender's Python does not)
+    except ImportError:
+        raise JobError(f"Cannot tell the size of {os.path.basename(path)} without its w and h",
+                       hint="Give w and h in transforms.json, or use PNG or JPEG images") from None
+    with open_image(path) as im:
+        return im.size
+
+
 def open_image(path: str, what: str = "Image", size: tuple[int, int] | None = None):
     """A PIL image opened (not yet decoded) from a regular file, its size checked against
     ``size`` and the pixel limit before any pixel is decoded. A clear error otherwise."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        f = safe_files.open_regular(path)
+        f = files.open_regular(path)
     except FileNotFoundError:
         raise JobError(f"Missing {what.lower()} {path}", hint="Re-capture the dataset or restore the file") from None
     except OSError as exc:
         raise JobError(f"Cannot read {what.lower()} {path}: {exc}", hint="Put the image file there, or re-capture the dataset") from None
     try:
-        im = Image.open(f)
+        with warnings.catch_warnings():  # Pillow's own size warning: ours follows, and is an error
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(f)
         w, h = im.size
         if size is not None and (w, h) != tuple(size):
             raise JobError(f"{what} {os.path.basename(path)} is {w}x{h} but transforms.json says {size[0]}x{size[1]}",
@@ -171,8 +213,8 @@ def open_image(path: str, what: str = "Image", size: tuple[int, int] | None = No
         raise JobError(f"Cannot read {what.lower()} {path}: {exc}", hint="The file is damaged; re-capture the dataset") from None
 
 
-def _frame_from(entry, meta: dict, files: _Files, split: str, where: str) -> Frame:
-    name = files.name
+def _frame_from(entry, meta: dict, place: _Files, split: str, where: str, given: bool = False) -> Frame:
+    name = place.name
     try:
         schema.mapping(entry, where)
         schema.required(entry, "file_path", schema.string, where)
@@ -189,19 +231,22 @@ def _frame_from(entry, meta: dict, files: _Files, split: str, where: str) -> Fra
         frame_split = schema.optional(entry, "split", schema.string, where, choices=SPLITS) or split
     except schema.Invalid as exc:
         raise _invalid(name, exc) from None
-    image_path = files.resolve(entry["file_path"], f"{where}.file_path", image=True)
+    image_path = place.resolve(entry["file_path"], f"{where}.file_path", image=True)
     if w is None or h is None:
-        with open_image(image_path) as im:
-            w, h = im.size
+        w, h = image_size(image_path)
+        if not (0 < w <= MAX_SIDE and 0 < h <= MAX_SIDE):
+            raise JobError(f"Image {image_path} is {w}x{h}, over {MAX_SIDE} pixels a side",
+                           hint="Scale the images down (and the intrinsics with them)")
     try:
         fx, fy, cx, cy = _intrinsics(cam, names, w, h, where)
     except schema.Invalid as exc:
         raise _invalid(name, exc) from None
     depth = entry.get("depth_file_path")
-    depth_path = files.resolve(depth, f"{where}.depth_file_path") if depth is not None else None
+    depth_path = place.resolve(depth, f"{where}.depth_file_path") if depth is not None else None
     if extra.get("confidence_file_path") is not None:  # a synthetic view's per-pixel confidence
-        extra["confidence_file_path"] = files.resolve(extra["confidence_file_path"], f"{where}.confidence_file_path")
+        extra["confidence_file_path"] = place.resolve(extra["confidence_file_path"], f"{where}.confidence_file_path")
     return Frame(image_path=image_path, c2w=c2w, fx=fx, fy=fy, cx=cx, cy=cy, w=w, h=h, split=frame_split,
+                 split_given=given or entry.get("split") is not None,
                  depth_path=depth_path, extra=extra,
                  depth_scale=float(cam["depth_unit_scale_factor"]) if cam.get("depth_unit_scale_factor") is not None else None)
 
@@ -262,10 +307,10 @@ def _extra(entry: dict, where: str) -> dict:
 def _load_json(path: str) -> dict:
     name = os.path.basename(path)
     try:
-        raw = safe_files.read_bytes(path, MAX_JSON_BYTES)
+        raw = files.read_bytes(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         raise JobError(f"No dataset at {path}", hint="Capture the scene first, or pick a folder with transforms.json") from None
-    except safe_files.TooLarge as exc:
+    except files.TooLarge as exc:
         raise JobError(f"{exc}: too large for a dataset", hint="Split the dataset, or pick the right file") from None
     except OSError as exc:
         raise JobError(f"Cannot read {path}: {exc}", hint="Pick a folder with a transforms.json file") from None
@@ -312,6 +357,31 @@ def _frames_of(meta: dict, name: str) -> list:
         raise _invalid(name, exc) from None
 
 
+SPLIT_FILES = tuple(f"transforms_{split}.json" for split in SPLITS)
+
+
+def locate(path: str) -> str:
+    """The dataset ``path`` names, as what :func:`load` takes: a folder with ``transforms.json`` or
+    with the NeRF-blender split files, or one ``transforms*.json`` file. The one rule for "is this a
+    dataset", on both sides; a ``JobError`` that says what is missing otherwise."""
+    path = os.path.abspath(path)
+    if os.path.isfile(path):
+        name = os.path.basename(path)
+        if not (name.startswith("transforms") and name.endswith(".json")):
+            raise JobError(f"{path} is a file, not a dataset folder or transforms*.json",
+                           hint="Choose the dataset folder (it holds transforms.json)")
+        return path
+    if not os.path.isdir(path):
+        raise JobError(f"{path} holds no transforms.json (there is no such folder)",
+                       hint="Capture the scene first, or choose a dataset folder")
+    if os.path.isfile(os.path.join(path, "transforms.json")) or os.path.isfile(os.path.join(path, SPLIT_FILES[0])):
+        return path
+    if any(os.path.isfile(os.path.join(path, f)) for f in SPLIT_FILES):
+        raise JobError(f"{path} has transforms_val/test.json but no transforms_train.json",
+                       hint="Add the training split, or choose a dataset folder with transforms.json")
+    raise JobError(f"{path} holds no transforms.json", hint="Capture the scene first, or choose a dataset folder")
+
+
 def load(path: str) -> Dataset:
     """A dataset from a folder or a transforms*.json file, every field it uses checked.
 
@@ -333,7 +403,7 @@ def load(path: str) -> Dataset:
     meta = _load_json(main)
     _check_meta(meta, name)
     entries = _frames_of(meta, name)
-    files = _Files(root, meta, name)
+    place = _Files(root, meta, name)
     named = {}
     for split in SPLITS:
         for n in meta.get(f"{split}_filenames") or []:
@@ -341,8 +411,8 @@ def load(path: str) -> Dataset:
     frames = []
     for i, entry in enumerate(entries):
         file_path = entry.get("file_path") if isinstance(entry, dict) else None
-        split = named.get(os.path.normpath(file_path), "train") if isinstance(file_path, str) and file_path else "train"
-        frames.append(_frame_from(entry, meta, files, split, f"frames[{i}]"))
+        key = os.path.normpath(file_path) if isinstance(file_path, str) and file_path else None
+        frames.append(_frame_from(entry, meta, place, named.get(key, "train"), f"frames[{i}]", key in named))
     return Dataset(root, frames, _aabb(meta), meta, camera_warnings(meta, entries))
 
 
@@ -357,9 +427,9 @@ def _load_split_files(root: str) -> Dataset:
         _check_meta(part, name)
         meta = meta or part
         part_entries = _frames_of(part, name) if part.get("frames") else []
-        files = _Files(root, part, name)
+        place = _Files(root, part, name)
         entries += part_entries
-        frames += [_frame_from(e, part, files, split, f"frames[{i}]") for i, e in enumerate(part_entries)]
+        frames += [_frame_from(e, part, place, split, f"frames[{i}]", True) for i, e in enumerate(part_entries)]
         if len(frames) > MAX_FRAMES:
             raise JobError(f"The dataset in {root} has over {MAX_FRAMES:,} views", hint="Split it into smaller datasets")
     if not frames:

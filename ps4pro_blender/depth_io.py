@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from . import safe_files
+from . import files
 from .protocol import JobError
 
 BACKGROUND = 1e9  # anything at or beyond this is "no surface"
@@ -56,7 +56,7 @@ def _check_size(path: str, w: int, h: int, size) -> None:
 def _read_png(path: str, size=None) -> np.ndarray:
     from PIL import Image
 
-    with safe_files.open_regular(path) as f, Image.open(f) as im:
+    with files.open_regular(path) as f, Image.open(f) as im:
         # nerfstudio's phone captures store PNG depth smaller than the image: only an upper bound here.
         _check_size(path, *im.size, None if size is None or im.size[0] * im.size[1] <= size[0] * size[1] else size)
         if im.mode not in ("I;16", "I;16L", "I;16B", "I"):
@@ -69,7 +69,7 @@ def _read_png(path: str, size=None) -> np.ndarray:
 def _read_npy(path: str, size=None) -> np.ndarray:
     """A float ``.npy`` depth map, its header checked against the file before the data is read (a
     header can claim any shape)."""
-    with safe_files.open_regular(path) as f:
+    with files.open_regular(path) as f:
         version = np.lib.format.read_magic(f)
         readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
         if version not in readers:
@@ -90,7 +90,7 @@ def _read_npy(path: str, size=None) -> np.ndarray:
 def _read_exr(path: str, channel: str | None, size=None) -> np.ndarray:
     import OpenEXR
 
-    safe_files.open_regular(path).close()  # a FIFO would block OpenEXR's own open
+    files.open_regular(path).close()  # a FIFO would block OpenEXR's own open
     with OpenEXR.File(path, header_only=True) as f:  # the size, before any pixel is read
         (x0, y0), (x1, y1) = (tuple(int(v) for v in corner) for corner in f.header()["dataWindow"])
     _check_size(path, x1 - x0 + 1, y1 - y0 + 1, size)

@@ -18,7 +18,7 @@ Files come from strangers, so the reader bounds its work by the file's size:
 
 - files over 2 GiB (``_MAX_FILE``) are refused: the whole file is held in memory, and the
   Blender side imports big clouds, so the cap is generous but hard. Folders, FIFOs and
-  devices are refused without blocking (:mod:`safe_files`);
+  devices are refused without blocking (:mod:`files`);
 - the header must end within 1 MB and pass :func:`_check_schema` (one ``format ... 1.0``
   line, at most 64 uniquely named elements and 1024 properties in all, counts up to
   2**31-1, property names unique per element, list counts of an integer type, a vertex
@@ -35,13 +35,12 @@ from __future__ import annotations
 import os
 import re
 import struct
-import tempfile
 from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import safe_files
+from . import files
 
 __all__ = ["PlyData", "PlyError", "RaggedFaces", "parse_ply", "read_ply", "write_ply"]
 
@@ -787,12 +786,12 @@ def read_ply(path) -> PlyData:
     ``FileNotFoundError`` when there is no such file."""
     what = f"'{os.fspath(path)}'"
     try:
-        data = safe_files.read_bytes(path, _MAX_FILE)
+        data = files.read_bytes(path, _MAX_FILE)
     except FileNotFoundError:
         raise FileNotFoundError(f"{what} does not exist") from None
-    except safe_files.NotARegularFile:
+    except files.NotARegularFile:
         raise PlyError(f"{what} is {_kind(path)}, not a PLY file; choose a .ply file") from None
-    except safe_files.TooLarge:
+    except files.TooLarge:
         raise PlyError(f"{what} is larger than {_MAX_FILE >> 30} GiB, the most a PLY is read at; "
                        "decimate or split the cloud before exporting it") from None
     except OSError as exc:
@@ -802,7 +801,7 @@ def read_ply(path) -> PlyData:
 
 def _kind(path) -> str:
     try:
-        return safe_files.kind_of(os.stat(path).st_mode)
+        return files.kind_of(os.stat(path).st_mode)
     except OSError:
         return "not a regular file"
 
@@ -919,23 +918,11 @@ def write_ply(path, points, colors=None, faces=None, extra=None, comments=()) ->
     header.append("end_header")
     head = ("\n".join(header) + "\n").encode("ascii")
 
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".ply", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(head)
-            f.write(vertices.tobytes())
-            if face_bytes is not None:
-                f.write(face_bytes)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with files.atomic_path(path, ".ply") as tmp, open(tmp, "wb") as f:
+        f.write(head)
+        f.write(vertices.tobytes())
+        if face_bytes is not None:
+            f.write(face_bytes)
 
 
 def _face_bytes(flat, counts) -> bytes:

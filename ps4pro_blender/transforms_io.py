@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
+
+from .files import write_bytes_atomic as write_atomic  # the one atomic writer, under this module's old name
 
 SPLITS = ("train", "val", "test")
 INTRINSIC_KEYS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
@@ -27,16 +28,7 @@ def dumps(content: dict) -> str:
     return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text) + "\n"
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+
 
 
 def shared_intrinsics(frames: list[dict]) -> dict:

@@ -8,12 +8,12 @@ Transparent captures are compared over white (both the render and the ground tru
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..metrics import image_metrics
 from . import sampler
 
 
@@ -65,27 +65,10 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
 
 def save_png(path: str, img: np.ndarray) -> None:
     """Atomically: a temporary name in the same folder, then a rename."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    os.close(fd)
-    try:
+    from ..files import atomic_path
+
+    with atomic_path(path, ".png") as tmp:
         Image.fromarray(img).save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def image_metrics(pred: np.ndarray, gt: np.ndarray) -> dict:
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    pred = pred.astype(np.float64)
-    gt = gt.astype(np.float64)
-    win = min(7, min(gt.shape[:2]) // 2 * 2 - 1)  # SSIM's window must fit the image and be odd
-    return {"psnr": float(peak_signal_noise_ratio(gt, pred, data_range=1.0)),
-            "ssim": float(structural_similarity(gt, pred, data_range=1.0, channel_axis=2, win_size=max(3, win)))}
 
 
 def evaluate(model, frames, images, device, out_dir: str | None = None, ctx=None, supersample: int = SUPERSAMPLE) -> dict:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..cli import Cancelled
+from ..metrics import psnr
 from ..protocol import E_INTERNAL, JobError
 from . import model as M
 from . import sampler
@@ -44,10 +45,6 @@ def frame_weight(frame) -> float:
     if w is None:
         return SYNTHETIC_WEIGHT if frame.extra.get("synthetic") else 1.0
     return float(w)
-
-
-def psnr(mse: float) -> float:
-    return float(-10.0 * math.log10(max(mse, 1e-12)))
 
 
 class PixelStore:

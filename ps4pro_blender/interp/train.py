@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from .. import metrics
 from ..cli import Command
 from ..protocol import JobError
 
@@ -243,10 +244,8 @@ def image_loss(out, gt):
 
 
 def psnr(out, gt) -> float:
-    import torch
-
-    mse = float(((out.clamp(0, 1) - gt) ** 2).mean())
-    return 10 * math.log10(1.0 / max(mse, 1e-10)) if torch.isfinite(torch.tensor(mse)) else float("nan")
+    """PSNR of a predicted frame (clamped to 0..1) against the truth, both tensors."""
+    return metrics.psnr(float(((out.clamp(0, 1) - gt) ** 2).mean()))
 
 
 # ---------------------------------------------------------------------------------------- eval

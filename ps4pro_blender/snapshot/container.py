@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import safe_files, schema
+from .. import files, schema
 from ..protocol import JobError
 from . import header as H
 
@@ -62,12 +62,9 @@ def write(path: str, pixels: np.ndarray, header: dict) -> None:
     full["header_sha256"] = H.digest(full)
     info = PngInfo()
     info.add_itxt(KEY, json.dumps(full, separators=(",", ":"), allow_nan=False), zip=True)
-    folder = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(folder, exist_ok=True)
-        tmp = f"{path}.tmp-{os.getpid()}.png"
-        Image.fromarray(pixels, "RGB").save(tmp, pnginfo=info, optimize=True)
-        os.replace(tmp, path)
+        with files.atomic_path(path, ".png") as tmp:
+            Image.fromarray(pixels, "RGB").save(tmp, pnginfo=info, optimize=True)
     except OSError as exc:
         raise JobError(f"Cannot write {path}: {exc.strerror or exc}", hint="Choose a writable folder")
 
@@ -130,10 +127,10 @@ def read(path: str) -> Snapshot:
 
     name = os.path.basename(path)
     try:
-        data = safe_files.read_bytes(path, MAX_FILE)
+        data = files.read_bytes(path, MAX_FILE)
     except FileNotFoundError:
         raise JobError(f"No image at {path}", hint=_NOT_SNAPSHOT_HINT) from None
-    except safe_files.TooLarge:
+    except files.TooLarge:
         raise JobError(f"{name} is too large to be a snapshot (over {MAX_FILE >> 20} MB; a snapshot is about 100 KB)",
                        hint=_ORIGINAL_HINT) from None
     except OSError as exc:

@@ -36,11 +36,11 @@ def load_cover(path: str) -> tuple[np.ndarray, list[str]]:
     """A cover image as COVER x COVER RGB uint8, and notes on what was done to it."""
     from PIL import Image, UnidentifiedImageError
 
-    from .. import safe_files
+    from .. import files
 
     notes = []
     try:
-        with safe_files.open_regular(path) as f, Image.open(f) as im:
+        with files.open_regular(path) as f, Image.open(f) as im:
             im.load()
             mode = im.mode
             if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):

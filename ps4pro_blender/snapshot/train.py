@@ -30,6 +30,7 @@ import torch
 
 from .. import protocol
 from ..cli import Command
+from ..metrics import psnr
 from ..protocol import JobError
 from . import decoder as D
 from . import payload, quantize
@@ -121,10 +122,6 @@ def hiding_loss(net, cover, secret, weights=(1.0, 4.0, 1.0, 1.0), tolerance: flo
     wc, ws, wl, wlow = weights
     total = wc * l_cover + ws * l_secret + wl * l_lost + wlow * l_low
     return total, float(l_cover.detach()), float((err.detach() ** 2).mean())
-
-
-def psnr(mse: float) -> float:
-    return -10.0 * math.log10(max(mse, 1e-12))
 
 
 def train_hiding(covers, secrets, steps: int, seed: int, blocks: int, hidden: int, crop: int = 48, batch: int = 8,

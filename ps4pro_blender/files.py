@@ -1,6 +1,9 @@
-"""Opening files that came from a user, or from a stranger: regular files only, sizes capped.
+"""Files: reading what users (or strangers) hand us safely, and writing ours atomically.
 
 Standard library only; both sides use it (the Blender side reads PLYs with it).
+
+Writing: every output goes through :func:`atomic_path`, so a crash, a cancel or a full disk never
+leaves a half-written file under the real name; something that looks finished is finished.
 
 A path in a dataset or a snapshot may name a FIFO, a device or a socket, whose ``open`` or
 ``read`` blocks forever or never ends, so every reader opens through :func:`open_regular`. It
@@ -10,8 +13,10 @@ between a check and the open.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+import tempfile
 
 try:  # not on Windows, where FIFOs do not appear in the file system anyway
     import fcntl
@@ -64,3 +69,28 @@ def read_bytes(path, limit: int) -> bytes:
     if len(data) > limit:  # grew while being read
         raise TooLarge(f"{os.fspath(path)} is over {limit:,} bytes; at most {limit:,} are read")
     return data
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ""):
+    """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends
+    without an exception, removed otherwise. The folder is made if needed. ``suffix`` keeps the
+    extension for writers that choose the format by it (Pillow)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix or os.path.splitext(path)[1], dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide outputs from other users of a shared folder
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
