@@ -29,7 +29,7 @@ def backend_python(context) -> jobs.PythonChoice:
     try:
         return jobs.choose_python(preference, setup_env_dir())
     except jobs.BackendError as exc:
-        raise OperatorError(exc.message, exc.hint) from None
+        raise OperatorError(exc.message, exc.hint, exc.code) from None
 
 
 def device(context) -> str:
@@ -180,7 +180,7 @@ class BackendJobOperator(StepOperator):
                     break
                 except jobs.BackendError as exc:
                     hint = exc.hint or (f"See {exc.log}" if exc.log else "")
-                    raise OperatorError(exc.message, hint) from None
+                    raise OperatorError(exc.message, hint, exc.code) from None
                 progress = None
                 for message in messages:
                     if self.blocking and message.kind != "progress":
@@ -191,10 +191,8 @@ class BackendJobOperator(StepOperator):
                         progress = Progress(message.get("text", ""))
                     elif message.kind == "progress":
                         metrics = message.get("metrics") or {}
-                        text = " ".join(
-                            f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()
-                        )
-                        progress = Progress(message.get("stage", ""), message.get("done", 0), message.get("total", 0), text)
+                        progress = Progress(message.get("stage", ""), message.get("done", 0), message.get("total", 0),
+                                            metrics=metrics if isinstance(metrics, dict) else {})
                 yield progress
         finally:
             body.close()  # stops the backend on cancel or error (SIGTERM, then kill)

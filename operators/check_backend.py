@@ -2,6 +2,7 @@
 
 import bpy
 
+from ..ps4pro_blender import protocol
 from .backend import BackendJobOperator
 from .driver import OperatorError
 
@@ -28,6 +29,7 @@ class PS4PRO_OT_check_backend(BackendJobOperator, bpy.types.Operator):
                 f"The backend Python {result.get('python')} lacks {', '.join(result.get('missing', []))}",
                 "Press Set Up Backend in Preferences > Add-ons > PS4PRO, or set Backend Python to an "
                 "environment with torch (e.g. .venv/backend/bin/python from scripts/setup.sh)",
+                code=protocol.E_MISSING_DEPENDENCY,
             )
         state.backend_report = summary(result)
         self._summary = summary(result)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import bpy
 
@@ -31,24 +31,32 @@ class Progress:
     done: int = 0
     total: int = 0
     text: str = ""
+    # Numbers as the backend sent them (loss, psnr, step, ...): the panel draws them from the job
+    # state, never by parsing text.
+    metrics: dict = field(default_factory=dict)
 
     @property
     def fraction(self) -> float:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
+    def metrics_text(self) -> str:
+        return " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in self.metrics.items())
+
     def line(self) -> str:
         count = f" {self.done}/{self.total}" if self.total else ""
-        text = f": {self.text}" if self.text else ""
-        return f"[ps4pro] {self.stage}{count}{text}"
+        words = " ".join(w for w in (self.text, self.metrics_text()) if w)
+        return f"[ps4pro] {self.stage}{count}{': ' + words if words else ''}"
 
 
 class OperatorError(Exception):
-    """Ends an operator with a short ERROR report; ``hint`` says what to do about it."""
+    """Ends an operator with a short ERROR report; ``hint`` says what to do about it and ``code``
+    (a ``protocol.E_*`` code, or "") lets the panel offer the fix, e.g. Set Up Backend."""
 
-    def __init__(self, message: str, hint: str = ""):
+    def __init__(self, message: str, hint: str = "", code: str = ""):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.code = code
 
     def report_text(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message
@@ -73,6 +81,17 @@ def _redraw(context):
         for area in window.screen.areas:
             if area.type in {"VIEW_3D", "STATUSBAR", "PREFERENCES"}:
                 area.tag_redraw()
+
+
+def set_metrics(state, metrics: dict) -> None:
+    """The job state's metrics become these numbers (non-numbers and booleans are left out)."""
+    numbers = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if [m.name for m in state.metrics] != list(numbers):
+        state.metrics.clear()
+        for name in numbers:
+            state.metrics.add().name = name
+    for item in state.metrics:
+        item.value = numbers[item.name]
 
 
 class StepOperator:
@@ -108,6 +127,8 @@ class StepOperator:
             state.stage = "Starting"
             state.progress = 0.0
             state.text = ""
+            state.metrics.clear()
+            state.error_code = ""
         self._gen = self.steps(context)
         self._last_print = 0.0
 
@@ -117,6 +138,7 @@ class StepOperator:
             state.stage = progress.stage
             state.progress = progress.fraction
             state.text = progress.text
+            set_metrics(state, progress.metrics)
         if self.blocking:
             now = time.monotonic()
             if now - self._last_print > 0.5 or progress.done == progress.total:
@@ -132,6 +154,7 @@ class StepOperator:
             state.stage = ""
             state.progress = 0.0
             state.text = ""
+            state.metrics.clear()
             if report:
                 state.last_report = report
         if report:
@@ -140,6 +163,9 @@ class StepOperator:
             _redraw(context)
 
     def _fail(self, context, exc: BaseException):
+        state = _job_state(context)
+        if state is not None:
+            state.error_code = exc.code if isinstance(exc, OperatorError) else "internal"
         if isinstance(exc, OperatorError):
             text = exc.report_text()
         else:

@@ -6,7 +6,7 @@ an argument a script leaves unset is taken from the scene settings, i.e. from th
 """
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 # Paths may be blend-relative ("//..."); Blender 4.2 lacks this option and treats them the same.
 _RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
@@ -259,10 +259,18 @@ PS4PROSceneSettings = _group(
 )
 
 
+class PS4PROMetric(bpy.types.PropertyGroup):
+    """One number a running job reported (``name`` is the metric: loss, psnr, step, ...)."""
+
+    value: FloatProperty(default=0.0)
+
+
 class PS4PROJobState(bpy.types.PropertyGroup):
     """What the one running job shows in the panel and the status bar (window manager, not saved)."""
 
     running: BoolProperty(default=False)
+    metrics: CollectionProperty(type=PS4PROMetric)
+    error_code: StringProperty(default="", description="The last failed job's error code (protocol.E_*)")
     operator: StringProperty(default="")
     stage: StringProperty(default="")
     progress: FloatProperty(default=0.0, min=0.0, max=1.0)
@@ -271,7 +279,7 @@ class PS4PROJobState(bpy.types.PropertyGroup):
     backend_report: StringProperty(default="")
 
 
-CLASSES = [PS4PROSceneSettings, PS4PROJobState]
+CLASSES = [PS4PROSceneSettings, PS4PROMetric, PS4PROJobState]
 
 
 def attach():

@@ -11,6 +11,8 @@ def draw_progress(layout, context) -> bool:
     if not state.running:
         return False
     text = state.stage + (f": {state.text}" if state.text else "")
+    if state.metrics and not state.text:
+        text += ": " + metrics_line(state)
     row = layout.row(align=True)
     if hasattr(row, "progress"):  # UILayout.progress: Blender 4.0+
         row.progress(factor=state.progress, type="BAR", text=text or "Working")
@@ -65,7 +67,11 @@ class VIEW3D_PT_ps4pro_backend(PS4PROPanel, bpy.types.Panel):
         draw_backend_box(layout, context)
         state = context.window_manager.ps4pro_job
         if state.last_report:
-            layout.label(text=state.last_report)
+            row = layout.row()
+            row.alert = bool(state.error_code)
+            row.label(text=state.last_report)
+        if state.error_code == "missing_dependency":  # no backend, or one without torch: offer the fix
+            layout.operator("ps4pro.setup_backend", icon="IMPORT")
 
 
 class VIEW3D_PT_ps4pro_capture(PS4PROPanel, bpy.types.Panel):
@@ -131,25 +137,15 @@ def draw_preview(layout, settings):
         col.label(text=label)
 
 
-def metric(text: str, name: str):
-    """The value of ``name`` in a progress text like "loss 0.01 step 300 psnr 23.4" (None: absent)."""
-    words = text.split()
-    for key, value in zip(words, words[1:]):
-        if key == name:
-            try:
-                return float(value)
-            except ValueError:
-                return None
-    return None
+def job_metric(state, name: str):
+    """The running job's latest ``name`` metric (None: not reported yet)."""
+    item = state.metrics.get(name)
+    return None if item is None else item.value
 
 
-def without_metric(text: str, name: str) -> str:
-    """``text`` without the ``name value`` pair."""
-    words = text.split()
-    for i, key in enumerate(words[:-1]):
-        if key == name:
-            return " ".join(words[:i] + words[i + 2:])
-    return text
+def metrics_line(state, skip=()) -> str:
+    """The running job's other metrics, as "loss 0.0123 step 300"."""
+    return " ".join(f"{m.name} {m.value:.4g}" for m in state.metrics if m.name not in skip)
 
 
 def draw_render_options(layout, s, context, flag):
@@ -219,10 +215,10 @@ class VIEW3D_PT_ps4pro_reconstruct(PS4PROPanel, bpy.types.Panel):
         layout.operator("ps4pro.reconstruct", icon="MESH_ICOSPHERE")
         state = context.window_manager.ps4pro_job
         if state.running and state.operator == "ps4pro.reconstruct":
-            psnr = metric(state.text, "psnr")
+            psnr = job_metric(state, "psnr")
             layout.label(text=f"Held-out PSNR {psnr:.2f} dB" if psnr is not None else "Held-out PSNR: not yet measured",
                          icon="IMAGE_DATA")
-            rest = without_metric(state.text, "psnr")
+            rest = metrics_line(state, skip=("psnr",))
             if rest:
                 layout.label(text=rest)  # loss, step, occupancy, ...
         if s.last_reconstruction:

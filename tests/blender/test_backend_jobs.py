@@ -52,16 +52,22 @@ def test_missing_backend_python_is_a_clear_error(prefs, tmp_path):
     prefs.backend_python = str(tmp_path / "no" / "python")
     with pytest.raises(RuntimeError, match="does not exist or is not executable.*Preferences"):
         bpy.ops.ps4pro.check_backend()
+    # The error's code reaches the job state, where the Backend panel offers Set Up Backend.
+    assert bpy.context.window_manager.ps4pro_job.error_code == "missing_dependency"
 
 
 def test_backend_python_without_torch(prefs, tmp_path, synthetic):
     env = tmp_path / "bare"
     subprocess.run([str(BACKEND_PYTHON), "-m", "venv", "--without-pip", str(env)], check=True)
     prefs.backend_python = str(env / "bin" / "python")
+    state = bpy.context.window_manager.ps4pro_job
     with pytest.raises(RuntimeError, match="lacks torch.*Set Up Backend"):
         bpy.ops.ps4pro.check_backend()
+    assert state.error_code == "missing_dependency"
+    state.error_code = ""
     with pytest.raises(RuntimeError, match="torch"):
         bpy.ops.ps4pro.fuse_depth(dataset=synthetic, import_result=False)
+    assert state.error_code == "missing_dependency"  # from the backend's own error message
 
 
 def test_fuse_depth_imports_a_point_cloud(prefs, synthetic):

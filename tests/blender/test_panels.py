@@ -103,22 +103,43 @@ def test_reconstruct_and_snapshot_show_their_options(scene, addon):
 
 
 def test_running_reconstruct_shows_the_heldout_psnr_on_its_own_label(scene, addon):
+    """The metrics travel as numbers, from the backend's progress message into the job state, and
+    the panel draws them from there (no text is parsed)."""
     sidebar = importlib.import_module(f"{ADDON}.panels.sidebar")
+    driver = importlib.import_module(f"{ADDON}.operators.driver")
     state = bpy.context.window_manager.ps4pro_job
     state.running, state.operator = True, "ps4pro.reconstruct"
     try:
-        state.text = "loss 0.0123 step 300 occupancy 0.41 res 64 s_per_step 0.21 psnr 23.456"
+        driver.set_metrics(state, {"loss": 0.0123, "step": 300, "occupancy": 0.41, "res": 64, "s_per_step": 0.21,
+                                   "psnr": 23.456, "note": "not a number", "flag": True})
+        assert [m.name for m in state.metrics] == ["loss", "step", "occupancy", "res", "s_per_step", "psnr"]
         labels = [e[1] for e in draw(sidebar.VIEW3D_PT_ps4pro_reconstruct, []) if e[0] == "label"]
         assert "Held-out PSNR 23.46 dB" in labels
         assert "loss 0.0123 step 300 occupancy 0.41 res 64 s_per_step 0.21" in labels  # the rest, without psnr
-        state.text = "loss 0.5 step 10"  # before the first held-out evaluation
+        driver.set_metrics(state, {"loss": 0.5, "step": 10})  # before the first held-out evaluation
         labels = [e[1] for e in draw(sidebar.VIEW3D_PT_ps4pro_reconstruct, []) if e[0] == "label"]
         assert "Held-out PSNR: not yet measured" in labels
-        state.operator = "ps4pro.augment"  # another job's text is not a PSNR
+        state.operator = "ps4pro.augment"  # another job's metrics are not the reconstruction's
         labels = [e[1] for e in draw(sidebar.VIEW3D_PT_ps4pro_reconstruct, []) if e[0] == "label"]
         assert not any("PSNR" in t for t in labels)
     finally:
         state.running, state.operator, state.text = False, "", ""
+        state.metrics.clear()
+
+
+def test_a_missing_backend_offers_set_up_backend(scene, addon):
+    sidebar = importlib.import_module(f"{ADDON}.panels.sidebar")
+    state = bpy.context.window_manager.ps4pro_job
+    state.last_report = "No backend Python is set up"
+    try:
+        state.error_code = "missing_dependency"
+        log = draw(sidebar.VIEW3D_PT_ps4pro_backend, [])
+        assert ("label", "No backend Python is set up", True) in log  # in red
+        assert log.count(("operator", "ps4pro.setup_backend")) == 1
+        state.error_code = "bad_input"  # nothing to set up for a bad dataset
+        assert ("operator", "ps4pro.setup_backend") not in draw(sidebar.VIEW3D_PT_ps4pro_backend, [])
+    finally:
+        state.error_code, state.last_report = "", ""
 
 
 def test_import_buttons_name_the_last_reconstructions_files(scene, addon, tmp_path):
