@@ -188,7 +188,7 @@ def open_image(path: str, what: str = "Image", size: tuple[int, int] | None = No
     from PIL import Image, UnidentifiedImageError
 
     try:
-        f = files.open_regular(path)
+        f = files.in_memory(path)
     except FileNotFoundError:
         raise JobError(f"Missing {what.lower()} {path}", hint="Re-capture the dataset or restore the file") from None
     except OSError as exc:

@@ -56,7 +56,7 @@ def _check_size(path: str, w: int, h: int, size) -> None:
 def _read_png(path: str, size=None) -> np.ndarray:
     from PIL import Image
 
-    with files.open_regular(path) as f, Image.open(f) as im:
+    with Image.open(files.in_memory(path)) as im:
         # nerfstudio's phone captures store PNG depth smaller than the image: only an upper bound here.
         _check_size(path, *im.size, None if size is None or im.size[0] * im.size[1] <= size[0] * size[1] else size)
         if im.mode not in ("I;16", "I;16L", "I;16B", "I"):

@@ -14,6 +14,7 @@ between a check and the open.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 import tempfile
@@ -69,6 +70,16 @@ def read_bytes(path, limit: int) -> bytes:
     if len(data) > limit:  # grew while being read
         raise TooLarge(f"{os.fspath(path)} is over {limit:,} bytes; at most {limit:,} are read")
     return data
+
+
+MAX_IMAGE_BYTES = 1 << 30
+
+
+def in_memory(path, limit: int = MAX_IMAGE_BYTES) -> io.BytesIO:
+    """The file's bytes as a file object, for decoders (Pillow) that trust the lengths inside a
+    file: a PNG chunk that claims 4 GB makes Pillow ask a real file for 4 GB in one read, which
+    Python allocates up front, while a BytesIO returns only what is there."""
+    return io.BytesIO(read_bytes(path, limit))
 
 
 @contextlib.contextmanager

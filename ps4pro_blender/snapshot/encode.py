@@ -40,7 +40,7 @@ def load_cover(path: str) -> tuple[np.ndarray, list[str]]:
 
     notes = []
     try:
-        with files.open_regular(path) as f, Image.open(f) as im:
+        with Image.open(files.in_memory(path)) as im:
             im.load()
             mode = im.mode
             if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
