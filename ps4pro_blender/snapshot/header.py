@@ -27,7 +27,9 @@ def digest(header: dict) -> str:
     """SHA-256 of the header's canonical JSON, without the digest itself. Floats read back from
     JSON print the same, so the writer's and the reader's digests agree exactly."""
     body = {k: v for k, v in header.items() if k != "header_sha256"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    # allow_nan: the writer never puts NaN or Infinity in a header, so one there (in a key no check
+    # reads) is an edit, which the digest must flag rather than fail on.
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
