@@ -11,7 +11,7 @@ grid), milliseconds per dataset or PLY input; the seeds take 20 s to make (``--s
 What it measures, per reader, on mutated inputs:
 
 - ``snapshot``: ``snapshot.decode.decode(png)``; a clean rejection is ``protocol.JobError``;
-- ``dataset``: ``dataset.load(folder)``, then ``reconstruct.load_view`` and ``load_confidence`` for
+- ``dataset``: ``dataset.load(folder)``, then ``views.load_view`` and ``load_confidence`` for
   every frame (what reconstruct reads before training); a clean rejection is ``JobError``;
 - ``ply``: ``ply.read_ply(path)``; a clean rejection is ``ply.PlyError``.
 
@@ -117,14 +117,14 @@ def target_snapshot(path: str) -> dict:
 
 def target_dataset(path: str) -> dict:
     from ps4pro_blender import dataset as ds
-    from ps4pro_blender import reconstruct as R
+    from ps4pro_blender import views as V
 
     data = ds.load(path)
     channel = data.depth.get("exr_channel")  # as reconstruct asks for it
     read = []
     for frame in data.frames:
-        R.load_view(frame, channel)
-        R.load_confidence(frame)
+        V.load_view(frame, channel)
+        V.load_confidence(frame)
         read += [frame.image_path, frame.depth_path, (frame.extra or {}).get("confidence_file_path")]
     return {"paths": [p for p in read if isinstance(p, str)], "warned": bool(getattr(data, "warnings", None))}
 
@@ -140,8 +140,8 @@ TARGETS = {"snapshot": target_snapshot, "dataset": target_dataset, "ply": target
 
 CALLS = {  # what --reproduce prints: the target as a one-line program ({path}: a JSON string)
     "snapshot": "from ps4pro_blender.snapshot.decode import decode; decode({path}, None, \"cpu\")",
-    "dataset": ("from ps4pro_blender import dataset as ds, reconstruct as R; d = ds.load({path}); "
-                "[(R.load_view(f, d.depth.get(\"exr_channel\")), R.load_confidence(f)) for f in d.frames]"),
+    "dataset": ("from ps4pro_blender import dataset as ds, views as V; d = ds.load({path}); "
+                "[(V.load_view(f, d.depth.get(\"exr_channel\")), V.load_confidence(f)) for f in d.frames]"),
     "ply": "from ps4pro_blender.ply import read_ply; read_ply({path})",
 }
 
@@ -736,12 +736,12 @@ def _instant_ngp(meta: dict) -> dict:
 
 
 def _augmented(folder: str) -> list:
-    """A capture and its ``interpolate --k 1`` augmentation beside it (``../capture`` paths)."""
+    """A capture and its ``augment --k 1`` augmentation beside it (``../capture`` paths)."""
     import synthetic_dataset
 
     capture, out = os.path.join(folder, "capture"), os.path.join(folder, "augmented")
     synthetic_dataset.make(capture, 4, "npy")
-    cmd = [sys.executable, "-m", "ps4pro_blender", "interpolate", capture, "--out", out, "--k", "1", "--device", "CPU"]
+    cmd = [sys.executable, "-m", "ps4pro_blender", "augment", capture, "--out", out, "--k", "1", "--device", "CPU"]
     try:
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
         failed = proc.returncode != 0 and (proc.stderr[-300:] or proc.stdout[-300:])

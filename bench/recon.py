@@ -12,9 +12,9 @@ field on a held-out Blender scene, dense and sparse, with and without augmentati
    ``python -m ps4pro_blender interpolate`` (the augmentation runs) then ``python -m ps4pro_blender
    reconstruct`` with a time budget. Sparse runs, all with the same budget:
    - ``rgb``: images only (``--ignore-depth``);
-   - ``geometry``: + geometry-aware PS4PRO views (``interpolate --mode geometry``, with views
+   - ``geometry``: + geometry-aware PS4PRO views (``augment --mode geometry``, with views
      ``--off-path-deg`` above and below the ring), training on images only;
-   - ``footage``: + footage-mode PS4PRO views (``interpolate --mode footage``: the images alone, the
+   - ``footage``: + footage-mode PS4PRO views (``augment --mode footage``: the images alone, the
      seed paper's setting), training on images only;
    - ``depth``: images and depth supervision (depth loss and depth priors), no augmentation.
 3. PSNR/SSIM come from ``reconstruct``'s own evaluation on the test views (never trained on).
@@ -134,7 +134,7 @@ def run_one(name: str, data: Path, args) -> dict:
     dataset = capture
     if way in ("geometry", "footage"):
         aug = out / "augmented"
-        res, secs = backend(["interpolate", str(capture), "--out", str(aug), "--mode", way,
+        res, secs = backend(["augment", str(capture), "--out", str(aug), "--mode", way,
                              "--max-gap-deg", str(args.max_gap_deg), "--off-path-deg", str(args.off_path_deg)],
                             args.device)
         record.update(off_path_deg=args.off_path_deg if way == "geometry" else 0.0, augment_seconds=round(secs, 1),

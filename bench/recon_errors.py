@@ -67,7 +67,7 @@ def split_run(run: Path, capture: Path) -> dict:
     from ps4pro_blender import dataset as ds
     from ps4pro_blender.field import evaluate as E
     from ps4pro_blender.field import model as M
-    from ps4pro_blender.reconstruct import load_view
+    from ps4pro_blender.views import load_view
 
     model, _ = M.load(str(run / "field.pt"))
     model.eval()

@@ -55,7 +55,7 @@ def main(argv=None):
     from ps4pro_blender import dataset as ds
     from ps4pro_blender.field import evaluate as E
     from ps4pro_blender.field import model as M
-    from ps4pro_blender.reconstruct import load_view
+    from ps4pro_blender.views import load_view
     from ps4pro_blender.snapshot import decoder as D
     from ps4pro_blender.snapshot import quantize
     from ps4pro_blender.snapshot.distill import Cameras, fit, join

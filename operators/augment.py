@@ -6,9 +6,10 @@ import os
 import bpy
 
 from ..panels.properties import AUGMENT_OPTIONS, FUSE_OPTIONS, fill_unset
+from ..ps4pro_blender import configs
+from ..ps4pro_blender.configs import AugmentConfig
 from .backend import BackendJobOperator, dataset_folder
 
-MODES = {"AUTO": "auto", "GEOMETRY": "geometry", "FOOTAGE": "footage"}
 PREVIEW_NAMES = ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B")
 
 
@@ -44,10 +45,8 @@ class PS4PRO_OT_augment(BackendJobOperator, bpy.types.Operator):
         self.out_dir = os.path.abspath(out)
 
     def job_command(self, context, job_dir):
-        return "interpolate", [
-            self.dataset, "--out", self.out_dir, "--k", str(self.in_between), "--max-gap-deg", repr(self.max_gap_deg),
-            "--off-path-deg", repr(self.off_path_deg), "--mode", MODES[self.interp_mode], "--weight", repr(self.synthetic_weight),
-        ]
+        config = configs.from_settings(AugmentConfig, self, dataset=self.dataset, out=self.out_dir)
+        return "augment", configs.to_argv(config)
 
     def on_result(self, context, result):
         settings = context.scene.ps4pro

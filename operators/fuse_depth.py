@@ -5,6 +5,8 @@ import os
 import bpy
 
 from ..panels.properties import FUSE_OPTIONS, fill_unset
+from ..ps4pro_blender import configs
+from ..ps4pro_blender.configs import FuseDepthConfig
 from .backend import BackendJobOperator, dataset_folder
 
 
@@ -23,7 +25,7 @@ class PS4PRO_OT_fuse_depth(BackendJobOperator, bpy.types.Operator):
 
     def job_command(self, context, job_dir):
         out = os.path.join(job_dir, "points.ply")
-        return "fuse-depth", [self.dataset, "--out", out, "--voxel-size", repr(self.voxel_size)]
+        return "fuse-depth", configs.to_argv(configs.from_settings(FuseDepthConfig, self, dataset=self.dataset, out=out))
 
     def on_result(self, context, result):
         from .import_result import import_path

@@ -13,6 +13,8 @@ import bpy
 
 from ..panels.properties import FUSE_OPTIONS, RECONSTRUCT_OPTIONS, RENDER_OPTIONS, fill_unset
 from .backend import BackendJobOperator, dataset_folder, device, render_path_frames, renders_report, write_render_path
+from ..ps4pro_blender import configs
+from ..ps4pro_blender.configs import ReconstructConfig
 from .driver import OperatorError
 
 
@@ -47,17 +49,11 @@ class PS4PRO_OT_reconstruct(BackendJobOperator, bpy.types.Operator):
         return device(context) if self.recon_device == "PREFERENCES" else self.recon_device
 
     def job_command(self, context, job_dir):
-        budget = ["--steps", str(self.recon_steps)] if self.recon_steps else ["--minutes", repr(self.recon_minutes)]
-        argv = [
-            self.dataset, "--out", self.out_dir, *budget, "--seed", str(self.recon_seed),
-            "--plane-res", str(self.plane_res), "--depth-loss", repr(self.depth_loss),
-            "--batch-rays", str(self.batch_rays),
-        ]
-        if self.recon_resume:
-            argv += ["--resume", self.checkpoint]
-        if self.render_frames:
-            argv += ["--render-path", write_render_path(job_dir, self.render_frames)]
-        return "reconstruct", argv
+        config = configs.from_settings(
+            ReconstructConfig, self, dataset=self.dataset, out=self.out_dir,
+            resume=self.checkpoint if self.recon_resume else None,
+            render_path=write_render_path(job_dir, self.render_frames) if self.render_frames else None)
+        return "reconstruct", configs.to_argv(config)
 
     def on_result(self, context, result):
         from .import_result import import_path

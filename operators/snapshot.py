@@ -11,11 +11,12 @@ import os
 import bpy
 
 from ..panels.properties import FUSE_OPTIONS, RENDER_OPTIONS, SNAPSHOT_OPTIONS, fill_unset
+from ..ps4pro_blender import configs
+from ..ps4pro_blender.configs import SnapshotDecodeConfig, SnapshotEncodeConfig
 from .augment import load_preview
 from .backend import BackendJobOperator, render_path_frames, renders_report, write_render_path
 from .driver import OperatorError
 
-METHODS = {"AUTO": "auto", "INN": "inn", "LSB": "lsb"}
 PREVIEW_NAMES = ("PS4PRO Snapshot", "PS4PRO Snapshot Cover")
 
 
@@ -67,16 +68,15 @@ class PS4PRO_OT_snapshot_encode(BackendJobOperator, bpy.types.Operator):
         self.out_png = _abs(self.snapshot_path) or os.path.join(recon, "snapshot.png")
 
     def job_command(self, context, job_dir):
-        argv = [self.recon, "--out", self.out_png, "--method", METHODS[self.snapshot_method],
-                "--steps", str(self.snapshot_steps)]
+        cover = None
         if self.cover_path:
             cover = _abs(self.cover_path)
             if not os.path.isfile(cover):
                 raise OperatorError(f"No cover image at {cover}", "Pick an image file, or leave the cover empty")
-            argv += ["--cover", cover]
         elif self.cover_image:
-            argv += ["--cover", image_file(self.cover_image, job_dir, "cover", need_original=False)]
-        return "snapshot-encode", argv
+            cover = image_file(self.cover_image, job_dir, "cover", need_original=False)
+        config = configs.from_settings(SnapshotEncodeConfig, self, reconstruction=self.recon, out=self.out_png, cover=cover)
+        return "snapshot-encode", configs.to_argv(config)
 
     def on_result(self, context, result):
         settings = context.scene.ps4pro
@@ -121,14 +121,10 @@ class PS4PRO_OT_snapshot_decode(BackendJobOperator, bpy.types.Operator):
             png = _abs(context.scene.ps4pro.last_snapshot)
         if not os.path.isfile(png):
             raise OperatorError(f"No snapshot at {png}", "Choose a snapshot PNG")
-        argv = [png, "--out", os.path.join(job_dir, "decoded"), "--mesh-res", str(self.decode_mesh_res)]
-        if self.decode_keep_unseen:
-            argv.append("--keep-unseen")
-        if self.eval_dataset:
-            argv += ["--dataset", _abs(self.eval_dataset)]
-        if self.render_frames:
-            argv += ["--render-path", write_render_path(job_dir, self.render_frames)]
-        return "snapshot-decode", argv
+        config = configs.from_settings(
+            SnapshotDecodeConfig, self, png=png, out=os.path.join(job_dir, "decoded"), dataset=_abs(self.eval_dataset) or None,
+            render_path=write_render_path(job_dir, self.render_frames) if self.render_frames else None)
+        return "snapshot-decode", configs.to_argv(config)
 
     def on_result(self, context, result):
         from .import_result import import_path

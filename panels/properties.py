@@ -3,10 +3,16 @@
 Each option is declared once here. Operators take the same dicts as their own
 properties, so a script can pass any of them (``bpy.ops.ps4pro.capture(source='ORBIT')``);
 an argument a script leaves unset is taken from the scene settings, i.e. from the panel.
+An option that a backend command has too takes its default, limits and description from that
+command's config (``ps4pro_blender/configs.py``) through :func:`config_property`.
 """
 
 import bpy
 from bpy.props import BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+
+from ..ps4pro_blender import configs
+from ..ps4pro_blender.configs import (AugmentConfig, FuseDepthConfig, ReconstructConfig, SnapshotDecodeConfig,
+                                      SnapshotEncodeConfig)
 
 # Paths may be blend-relative ("//..."); Blender 4.2 lacks this option and treats them the same.
 _RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
@@ -14,6 +20,48 @@ _RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) els
 
 def _path(**kw):
     return StringProperty(options=_RELATIVE, **kw)
+
+
+# What Blender needs beyond a config field: an enum's rows (identifier, label, description; the
+# identifiers are the config's choices in capitals) and display settings.
+ENUM_ITEMS = {
+    "interp_mode": (
+        ("AUTO", "Auto", "Geometry-aware where the capture has depth, footage mode elsewhere"),
+        ("GEOMETRY", "Geometry-Aware", "Warp both neighbours with depth and poses, then fuse"),
+        ("FOOTAGE", "Footage", "2-D flow between the images only"),
+    ),
+    "snapshot_method": (
+        ("AUTO", "Auto", "The hiding network when its weights are trained, else LSB"),
+        ("INN", "Hiding Network", "The invertible hiding network: the cover barely changes, tiny payload errors"),
+        ("LSB", "LSB", "The exact low-bit baseline: bit-exact payload, the cover changes more"),
+    ),
+}
+DISPLAY = {"voxel_size": {"precision": 4}, "eval_dataset": {"subtype": "DIR_PATH"}}
+
+
+def config_options(config) -> dict:
+    """Scene settings (and operator arguments) for the options of a backend command's config that
+    the panel shows, by their Blender names."""
+    return {configs.prop_name(f): config_property(f, kind) for f, kind in configs.panel_fields(config)}
+
+
+def config_property(f, kind):
+    """The Blender property of one config option: its default, limits and description from the field."""
+    name, m = configs.prop_name(f), f.metadata
+    items = ENUM_ITEMS.get(name)
+    kw = dict(name=m["label"], description=m["doc"][0].upper() + m["doc"][1:], **DISPLAY.get(name, {}))
+    if m["choices"] and kind is str:
+        assert [i[0].lower() for i in items] == list(m["choices"]), name  # one list of choices
+        return EnumProperty(items=items, default=f.default.upper(), **kw)
+    limits = {k: v for k, v in (("min", m["lo"]), ("max", m["hi"])) if v is not None}
+    if kind is bool:
+        return BoolProperty(default=f.default, **kw)
+    if kind is int:
+        return IntProperty(default=f.default or 0, **limits, **kw)
+    if kind is float:
+        return FloatProperty(default=f.default or 0.0, **limits, **kw)
+    return _path(default=f.default or "", **kw)
+
 
 CAPTURE_OPTIONS = {
     "source": EnumProperty(
@@ -73,39 +121,12 @@ CAPTURE_OPTIONS = {
 
 FUSE_OPTIONS = {
     "dataset": _path(name="Dataset", default="", subtype="DIR_PATH", description="Captured dataset folder"),
-    "voxel_size": FloatProperty(
-        name="Voxel Size", default=0.0, min=0.0, precision=4, description="Point spacing (0: 1/256 of the scene diagonal)"
-    ),
+    **config_options(FuseDepthConfig),
     "import_result": BoolProperty(name="Import Result", default=True, description="Import the point cloud when done"),
 }
 
 AUGMENT_OPTIONS = {
-    "in_between": IntProperty(
-        name="In-Between Views", default=0, min=0, max=64,
-        description="Synthetic views per pair of neighbouring views (0: from the angular gap)",
-    ),
-    "max_gap_deg": FloatProperty(
-        name="Max Gap (°)", default=6.0, min=0.5, max=90.0,
-        description="With automatic in-between views: the largest angle left between neighbouring views",
-    ),
-    "off_path_deg": FloatProperty(
-        name="Off-Path (°)", default=10.0, min=0.0, max=45.0,
-        description="Geometry-aware mode: also synthesise views this far above and below the camera path, "
-                    "around the point the cameras look at (0: only on the path)",
-    ),
-    "interp_mode": EnumProperty(
-        name="Mode",
-        items=(
-            ("AUTO", "Auto", "Geometry-aware where the capture has depth, footage mode elsewhere"),
-            ("GEOMETRY", "Geometry-Aware", "Warp both neighbours with depth and poses, then fuse"),
-            ("FOOTAGE", "Footage", "2-D flow between the images only"),
-        ),
-        default="AUTO",
-    ),
-    "synthetic_weight": FloatProperty(
-        name="Synthetic Weight", default=0.5, min=0.0, max=1.0,
-        description="Loss weight of synthetic views in reconstruction (real views weigh 1)",
-    ),
+    **config_options(AugmentConfig),
     "augment_dir": _path(
         name="Augmented Output", default="", subtype="DIR_PATH",
         description="Folder for the augmented dataset (empty: beside the capture, with _augmented)",
@@ -113,15 +134,7 @@ AUGMENT_OPTIONS = {
 }
 
 RECONSTRUCT_OPTIONS = {
-    "recon_minutes": FloatProperty(
-        name="Minutes", default=10.0, min=0.1, max=1440.0, description="Training time budget (ignored when Steps is set)"
-    ),
-    "recon_steps": IntProperty(name="Steps", default=0, min=0, description="Training steps (0: use the time budget)"),
-    "plane_res": IntProperty(name="Plane Resolution", default=128, min=16, max=1024, description="Final tri-plane resolution"),
-    "depth_loss": FloatProperty(
-        name="Depth Supervision", default=0.1, min=0.0, max=10.0, description="Weight of the depth loss where views have depth (0: off)"
-    ),
-    "recon_seed": IntProperty(name="Seed", default=0, min=0),
+    **config_options(ReconstructConfig),
     "recon_dir": _path(
         name="Reconstruction Output", default="", subtype="DIR_PATH",
         description="Folder for the field, evaluation and exports (empty: beside the dataset, with _recon)",
@@ -142,10 +155,6 @@ RECONSTRUCT_OPTIONS = {
         ),
         default="PREFERENCES",
     ),
-    "batch_rays": IntProperty(
-        name="Batch Rays", default=2048, min=64, max=1 << 20,
-        description="Rays per training step (fewer: less memory, noisier steps)",
-    ),
     "recon_render": BoolProperty(
         name="Render Novel Views", default=False,
         description="When trained, render the field from the Render Camera over the scene's frame range, "
@@ -163,6 +172,8 @@ RENDER_OPTIONS = {
 }
 
 SNAPSHOT_OPTIONS = {
+    **config_options(SnapshotEncodeConfig),
+    **config_options(SnapshotDecodeConfig),
     "reconstruction": _path(
         name="Reconstruction", default="", subtype="DIR_PATH",
         description="Reconstruct's output folder to encode (empty: the last reconstruction)",
@@ -172,19 +183,6 @@ SNAPSHOT_OPTIONS = {
         description="Cover image file (empty: the cover image below, else the capture's first view)",
     ),
     "cover_image": StringProperty(name="Cover Image", default="", description="An image in this file to use as the cover"),
-    "snapshot_method": EnumProperty(
-        name="Method",
-        items=(
-            ("AUTO", "Auto", "The hiding network when its weights are trained, else LSB"),
-            ("INN", "Hiding Network", "The invertible hiding network: the cover barely changes, tiny payload errors"),
-            ("LSB", "LSB", "The exact low-bit baseline: bit-exact payload, the cover changes more"),
-        ),
-        default="AUTO",
-    ),
-    "snapshot_steps": IntProperty(
-        name="Distillation Steps", default=1500, min=1, max=100000,
-        description="Steps distilling the reconstruction into the snapshot's planes (more: closer to the field, slower)",
-    ),
     "snapshot_path": _path(
         name="Snapshot File", default="", subtype="FILE_PATH",
         description="The snapshot PNG to write (empty: snapshot.png in the reconstruction folder)",
@@ -193,23 +191,10 @@ SNAPSHOT_OPTIONS = {
         name="Snapshot", default="", subtype="FILE_PATH", description="A snapshot PNG to decode (empty: the image below, else the last one written)",
     ),
     "snapshot_image": StringProperty(name="Snapshot Image", default="", description="A snapshot PNG already in this file to decode"),
-    "eval_dataset": _path(
-        name="Evaluate On", default="", subtype="DIR_PATH",
-        description="A capture whose test views the decoded scene is scored on (optional)",
-    ),
     "decode_render": BoolProperty(
         name="Render Novel Views", default=False,
         description="Render the decoded scene from the Render Camera over the scene's frame range, as PNGs "
                     "in the decode's renders folder",
-    ),
-    "decode_mesh_res": IntProperty(
-        name="Mesh Resolution", default=192, min=16, max=1024,
-        description="Marching-cubes grid resolution of the decoded mesh",
-    ),
-    "decode_keep_unseen": BoolProperty(
-        name="Keep Unseen Surfaces", default=False,
-        description="Keep mesh surfaces that no camera around the scene saw (inside objects, under the table); "
-                    "by default they are removed, being guesses",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""``interpolate``: augment a captured dataset with synthetic in-between views (PS4PRO).
+"""``augment`` (formerly ``interpolate``): augment a captured dataset with synthetic in-between views (PS4PRO).
 
 For every pair of consecutive training views in capture order (and the last and first views when
 the path is a closed orbit), ``k`` views are synthesised at
@@ -23,13 +23,10 @@ import numpy as np
 from . import dataset as ds
 from . import files, poses, transforms_io
 from .cli import Command
+from .configs import AugmentConfig
 from .protocol import JobError
 
 SYNTH_DIR = "synthetic"
-# Views above and below the path: a ring of cameras alone teaches the field only its own elevation.
-# Benchmark scene, 8 views + in-between views, 2900 steps, images only: 27.30 dB on the path alone,
-# 27.90 dB with +-10 degrees added (the test views sit 10 degrees above and below the ring).
-OFF_PATH_DEG = 10.0
 
 
 def _order(frames: list[ds.Frame]) -> list[ds.Frame]:
@@ -242,7 +239,7 @@ def run(ctx, args) -> dict:
             "source": [_rel(a.image_path, out), _rel(b.image_path, out)],
             "t": round(t, 6),
             **({"offset_deg": job["offset_deg"]} if "offset_deg" in job else {}),
-            "weight": args.weight,
+            "weight": args.synthetic_weight,
             "interpolation": "geometry" if geometric else "footage",
         }
         for key in ("time", "frame"):
@@ -283,21 +280,9 @@ def run(ctx, args) -> dict:
     }
 
 
-def _arguments(parser):
-    parser.add_argument("dataset", help="captured dataset folder or transforms.json")
-    parser.add_argument("--out", required=True, help="folder for the augmented dataset")
-    parser.add_argument("--k", type=int, default=0, help="in-between views per pair (0: from the angular gap)")
-    parser.add_argument("--max-gap-deg", type=float, default=6.0, help="with --k 0: largest gap left between views")
-    parser.add_argument("--off-path-deg", type=float, default=OFF_PATH_DEG,
-                        help="also make views this many degrees above and below the path (geometry mode; 0: off)")
-    parser.add_argument("--mode", choices=("auto", "geometry", "footage"), default="auto")
-    parser.add_argument("--weight", type=float, default=0.5, help="loss weight of synthetic views")
-    parser.add_argument("--weights", help="interpolation weights (default: the shipped ones)")
-
-
 COMMAND = Command(
-    name="interpolate",
+    name="augment",
     help="augment a dataset with synthetic in-between views (PS4PRO)",
-    add_arguments=_arguments,
+    config=AugmentConfig,
     run=run,
 )

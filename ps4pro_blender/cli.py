@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
-from . import protocol
+from . import configs, protocol
 from .protocol import JobError
 
 
@@ -71,10 +71,15 @@ class Context:
 
 @dataclass
 class Command:
+    """A backend command: ``run(ctx, config)`` with its typed ``config`` class (``configs.py``),
+    from which its options are generated; or, for the developer-only training commands not yet
+    moved there, its own ``add_arguments``."""
+
     name: str
     help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[Context, argparse.Namespace], dict]
+    run: Callable[[Context, object], dict]
+    config: type | None = None
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
 
 
 # name -> (module, help, needs the full backend environment). Modules are imported only when their command runs, so that a
@@ -82,13 +87,17 @@ class Command:
 COMMANDS = {
     "check": ("envcheck", "report this backend's Python, torch and CUDA device", False),
     "fuse-depth": ("fusion", "back-project the depth of every view into one coloured point cloud (PLY)", True),
-    "interpolate": ("augment", "augment a dataset with synthetic in-between views (PS4PRO)", True),
+    "augment": ("augment", "augment a dataset with synthetic in-between views (PS4PRO)", True),
     "train-interp": ("interp.train", "train the interpolation network on captured clips (reproducible from --seed)", True),
     "reconstruct": ("reconstruct", "train a tri-plane radiance field on a dataset, evaluate it on held-out views, export points and a mesh", True),
     "snapshot-encode": ("snapshot.encode", "hide a reconstruction in one ordinary-looking PNG (3D Snapshot)", True),
     "snapshot-decode": ("snapshot.decode", "turn a snapshot PNG back into a reconstruction (field, points, mesh)", True),
     "train-snapshot": ("snapshot.train", "train the snapshot's shared decoder and hiding network (reproducible from --seed)", True),
 }
+
+
+# Old command names that still work, with a warning: scripts written against them keep running.
+RENAMED = {"interpolate": "augment"}
 
 
 def _top_parser() -> argparse.ArgumentParser:
@@ -98,7 +107,7 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog="commands:\n" + "\n".join(f"  {n:<14}{c[1]}" for n, c in COMMANDS.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND")
+    parser.add_argument("command", choices=[*COMMANDS, *RENAMED], metavar="COMMAND")
     return parser
 
 
@@ -106,8 +115,35 @@ def command_parser(command: Command) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m ps4pro_blender {command.name}", description=command.help)
     parser.add_argument("--job", metavar="DIR", help="job folder: write result.json there when done")
     parser.add_argument("--device", default="AUTO", type=str.upper, choices=("AUTO", "CPU", "CUDA"))
-    command.add_arguments(parser)
+    if command.config is not None:
+        configs.add_arguments(parser, command.config)
+    else:
+        command.add_arguments(parser)
     return parser
+
+
+def parse(command: Command, argv: list[str]):
+    """(the parsed namespace, the command's config): a config out of its limits is bad input."""
+    args = command_parser(command).parse_args(argv)
+    if command.config is None:
+        return args, args
+    config = configs.from_namespace(command.config, args)
+    wrong = configs.problems(config)
+    if wrong:
+        raise JobError("; ".join(wrong), hint=f"See python -m ps4pro_blender {command.name} --help")
+    return args, config
+
+
+def record_config(job_dir: str, command: Command, config) -> None:
+    """job.json gains the config the job runs with, beside what the Blender side asked for."""
+    path = os.path.join(job_dir, protocol.JOB_FILE)
+    try:
+        job = protocol.read_json(path)
+    except (OSError, ValueError):
+        job = {"protocol": protocol.PROTOCOL_VERSION, "command": command.name}
+    job["config"] = configs.to_dict(config)
+    os.makedirs(job_dir, exist_ok=True)
+    protocol.write_json_atomic(path, job)
 
 
 def load_command(name: str) -> Command:
@@ -151,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         _top_parser().print_help(sys.stderr)
         return protocol.EXIT_OK if argv else protocol.EXIT_USAGE
     name = _top_parser().parse_args(argv[:1]).command
+    if name in RENAMED:
+        emit.warning(f"The command '{name}' is now '{RENAMED[name]}'; the old name still works, but will go")
+        name = RENAMED[name]
     try:
         if COMMANDS[name][2]:
             require_backend_packages()
@@ -166,12 +205,18 @@ def main(argv: list[str] | None = None) -> int:
             "the environment that scripts/setup.sh made (.venv/backend/bin/python)",
         )
         return protocol.EXIT_ERROR
-    args = command_parser(command).parse_args(argv[1:])
+    try:
+        args, config = parse(command, argv[1:])
+    except JobError as exc:
+        emit.error(exc.code, exc.message, exc.hint)
+        return protocol.EXIT_ERROR
     ctx = Context(emit, os.path.abspath(args.job) if args.job else None, args.device)
     ctx.cancel_requested = cancel["requested"]
     started = time.monotonic()
     try:
-        result = command.run(ctx, args)
+        if ctx.job_dir and command.config is not None:
+            record_config(ctx.job_dir, command, config)
+        result = command.run(ctx, config)
         result.setdefault("command", command.name)
         result.setdefault("seconds", round(time.monotonic() - started, 3))
         if ctx.job_dir:

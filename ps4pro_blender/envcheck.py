@@ -8,6 +8,7 @@ import sys
 
 from . import __version__, protocol
 from .cli import Command
+from .configs import CheckConfig
 
 PACKAGES = (("torch", "torch"), ("numpy", "numpy"), ("Pillow", "PIL"), ("OpenEXR", "OpenEXR"))
 
@@ -55,6 +56,6 @@ def run(ctx, args) -> dict:
 COMMAND = Command(
     name="check",
     help="report this backend's Python, torch and CUDA device",
-    add_arguments=lambda parser: None,
+    config=CheckConfig,
     run=run,
 )

@@ -9,6 +9,7 @@ import numpy as np
 from . import dataset as ds
 from . import depth_io, ply
 from .cli import Command
+from .configs import FuseDepthConfig
 from .protocol import JobError
 
 # A pixel whose depth differs from a 4-neighbour's by more than this fraction sits on a
@@ -144,15 +145,9 @@ def run(ctx, args) -> dict:
     }
 
 
-def _arguments(parser):
-    parser.add_argument("dataset", help="dataset folder or transforms.json")
-    parser.add_argument("--out", help="output PLY (default: points.ply in the job folder or here)")
-    parser.add_argument("--voxel-size", type=float, default=0.0, help="point spacing (0: diagonal/256)")
-
-
 COMMAND = Command(
     name="fuse-depth",
     help="back-project the depth of every view into one coloured point cloud (PLY)",
-    add_arguments=_arguments,
+    config=FuseDepthConfig,
     run=run,
 )

@@ -16,8 +16,10 @@ import os
 import numpy as np
 
 from . import dataset as ds
-from . import depth_io, fusion, ply, protocol
+from . import fusion, ply, protocol
+from .views import load_confidence, load_view
 from .cli import Command
+from .configs import ReconstructConfig
 from .protocol import JobError
 
 SPLIT_EVERY = 8  # with no test views, every 8th real training view is held out
@@ -50,47 +52,6 @@ def choose_split(data: ds.Dataset, ctx) -> tuple[list, list, str | None]:
             f"(every {SPLIT_EVERY}th) for evaluation")
     ctx.emit.warning(note)
     return train, picks, note
-
-
-def load_view(frame: ds.Frame, depth_channel=None, with_depth=True):
-    rgba = ds.load_rgba(frame.image_path, (frame.w, frame.h))  # the size is checked before decoding
-    name = os.path.basename(frame.image_path)
-    depth = None
-    if with_depth and frame.depth_path:
-        try:
-            depth = depth_io.read_frame_depth(frame, depth_channel)
-        except JobError as exc:
-            raise JobError(exc.message, hint=f"{exc.hint}; or pass --ignore-depth to train from the images alone",
-                           code=exc.code) from exc
-        if depth.shape != rgba.shape[:2] and frame.depth_path.lower().endswith(".png"):
-            # nerfstudio's phone captures (Record3D, Polycam) store depth smaller than the image;
-            # nerfstudio scales it to the image, nearest neighbour, and so do we.
-            rows = (np.arange(rgba.shape[0]) + 0.5) * depth.shape[0] // rgba.shape[0]
-            cols = (np.arange(rgba.shape[1]) + 0.5) * depth.shape[1] // rgba.shape[1]
-            depth = depth[rows.astype(int)[:, None], cols.astype(int)]
-        if depth.shape != rgba.shape[:2]:
-            raise JobError(f"Depth for {name} is {depth.shape[1]}x{depth.shape[0]}, the image {rgba.shape[1]}x{rgba.shape[0]}",
-                           hint="Re-capture the dataset, or pass --ignore-depth to train from the images alone")
-        depth = np.where(depth_io.valid_mask(depth), depth, np.nan).astype(np.float32)
-    return rgba, depth
-
-
-def load_confidence(frame: ds.Frame):
-    """A synthetic view's per-pixel confidence (0..1), or None (every pixel counts fully)."""
-    path = frame.extra.get("confidence_file_path")
-    if not path:
-        return None
-    from PIL import Image
-
-    name = os.path.basename(frame.image_path)
-    try:
-        with ds.open_image(path, f"The confidence image of {name}", (frame.w, frame.h)) as im:
-            return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-    except JobError as exc:
-        raise JobError(exc.message, hint="Augment the dataset again, or remove confidence_file_path from the frame") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise JobError(f"Cannot read the confidence image of {name}: {exc}",
-                       hint="Augment the dataset again, or remove confidence_file_path from the frame") from None
 
 
 def scene_bounds(data: ds.Dataset, frames, depths, ctx) -> np.ndarray:
@@ -223,8 +184,6 @@ def _run(ctx, args, phase: dict) -> dict:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
         raise JobError(f"Cannot write to {out}: {exc.strerror}", hint="Choose a writable folder")
-    if args.steps is not None and args.steps < 1 or args.minutes is not None and args.minutes <= 0:
-        raise JobError("--steps and --minutes must be positive", hint="")
     device = ctx.torch_device()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
@@ -269,9 +228,8 @@ def _run(ctx, args, phase: dict) -> dict:
         priors = occupancy_priors(trainer, train, images, depths, ctx)
     ctx.emit.status(f"Occupancy {trainer.model.grid.occupancy():.1%} after priors ({', '.join(priors) or 'none'})")
 
-    steps, seconds = args.steps, (args.minutes * 60.0 if args.minutes else None)
-    if steps is None and seconds is None:
-        seconds = 600.0
+    # One budget: the steps when given, else the minutes (the config checks both are positive).
+    steps, seconds = (args.steps, None) if args.steps else (None, args.minutes * 60.0)
     phase["now"] = "training"
     summary = trainer.run(ctx, steps=steps, seconds=seconds, checkpoint_path=checkpoint)
     trainer.save(checkpoint)
@@ -331,50 +289,9 @@ def _run(ctx, args, phase: dict) -> dict:
     return result
 
 
-def _arguments(parser):
-    parser.add_argument("dataset", help="dataset folder or transforms.json (ours, instant-ngp, nerfstudio, NeRF-blender)")
-    parser.add_argument("--out", help="output folder (default: the job folder)")
-    budget = parser.add_argument_group("budget (default: 10 minutes)")
-    budget.add_argument("--steps", type=int, help="training steps (total, counting resumed ones)")
-    budget.add_argument("--minutes", type=float, help="training time in minutes")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pt")
-    parser.add_argument("--depth-loss", type=float, default=0.1, help="weight of the depth loss where views have depth (0: off)")
-    parser.add_argument("--ignore-depth", action="store_true",
-                        help="train from the images alone: no depth loss and no depth priors even where views have depth")
-    parser.add_argument("--plane-res", type=int, default=128, help="final tri-plane resolution (starts at a quarter)")
-    parser.add_argument("--channels", type=int, default=16, help="features per plane texel")
-    # Degree 4 by default: on a train-family tuning capture (bench/recon_capture.py --family train)
-    # it scored 31.05 dB against degree 2's 29.10 at 5 minutes. 24 channels or 48 samples did worse
-    # than degree 2 there; a 128-wide MLP gained 0.4 dB alone and lost 0.2 dB beside degree 4.
-    # On held-out scenes: bench/results/recon_sh4_503.md (+0.41 dB over degree 2 at 10 minutes).
-    parser.add_argument("--sh-degree", type=int, choices=(2, 4), default=4,
-                        help="view-direction detail of the colour (4: sharper reflections on glossy surfaces; 2: a little faster)")
-    parser.add_argument("--grid-res", type=int, default=128, help="occupancy grid resolution")
-    parser.add_argument("--samples", type=int, default=32, help="samples per ray in occupied space")
-    parser.add_argument("--batch-rays", type=int, default=2048, help="rays per step")
-    parser.add_argument("--lr", type=float, default=3e-2)
-    parser.add_argument("--real-share", type=float, default=0.75,  # trainer.REAL_SHARE
-                        help="share of each batch drawn from real views when the dataset has synthetic ones (0..1)")
-    parser.add_argument("--combine", choices=("concat", "product"), default="concat", help="how the three planes' features combine")
-    parser.add_argument("--background", choices=("auto", "alpha", "env"), default="auto",
-                        help="alpha: transparent capture; env: learned environment (HDRI); auto: from the images")
-    parser.add_argument("--env-res", type=int, default=256,
-                        help="height of the learned environment (env background; its width is twice that)")
-    parser.add_argument("--mesh-res", type=int, default=256, help="marching-cubes grid resolution")
-    parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
-    parser.add_argument("--keep-unseen", action="store_true",
-                        help="keep mesh surfaces no training camera saw (inside objects, under the table); "
-                             "by default they are removed, being guesses")
-    parser.add_argument("--render-path", metavar="JSON", help="transforms.json of cameras to render novel views for")
-    parser.add_argument("--supersample", type=int, default=2, choices=range(1, 5), metavar="N",  # evaluate.SUPERSAMPLE
-                        help="N x N rays per pixel for test views and path renders, like Blender's anti-aliasing "
-                             "(1: pixel centres, fastest; default 2)")
-
-
 COMMAND = Command(
     name="reconstruct",
     help="train a tri-plane radiance field on a dataset, evaluate it on held-out views, export points and a mesh",
-    add_arguments=_arguments,
+    config=ReconstructConfig,
     run=run,
 )

@@ -17,6 +17,7 @@ import torch
 from ..cli import Cancelled
 from ..metrics import psnr
 from ..protocol import E_INTERNAL, JobError
+from . import losses
 from . import model as M
 from . import sampler
 from .model import FieldModel
@@ -116,11 +117,6 @@ class PixelStore:
         n_real = int(round(n * self.real_share))
         idx = torch.cat([self._draw(gen, n_real, self.groups[0]), self._draw(gen, n - n_real, self.groups[1])])
         return self.rays(idx.to(self.device))
-
-
-def target_over(rgba: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
-    """Straight-alpha image colour composited over a background colour."""
-    return rgba[:, :3] * rgba[:, 3:4] + bg * (1.0 - rgba[:, 3:4])
 
 
 def resolution_schedule(cfg: dict) -> list[tuple[float, int]]:
@@ -248,15 +244,11 @@ class Trainer:
             m.grid.update(m.occupancy_density, gen, cfg["grid_fraction"])
         o, d, zs, rgba, depth, w = self.store.sample(gen, cfg["batch_rays"])
         out = m.render_rays(o, d, zs, gen=gen)
-        target = target_over(rgba, out["background"]) if m.background.mode == "alpha" else rgba[:, :3]
-        err = ((out["rgb"] - target) ** 2).mean(-1)
-        loss = (w * err).sum() / w.sum().clamp(min=1e-6)
+        loss = losses.rgb_loss(out, rgba, w, transparent=m.background.mode == "alpha")
         if cfg["depth_loss"] > 0 and depth is not None:
-            valid = torch.isfinite(depth) & (depth > 0) & (depth < 1e9) & torch.isfinite(out["depth"])
-            if bool(valid.any()):
-                scale = float((m.field.aabb[1] - m.field.aabb[0]).norm())
-                dl = (out["depth"][valid] - depth[valid]).abs() / scale
-                loss = loss + cfg["depth_loss"] * (w[valid] * dl).sum() / w[valid].sum().clamp(min=1e-6)
+            dl = losses.depth_loss(out, depth, w, scene_scale=float((m.field.aabb[1] - m.field.aabb[0]).norm()))
+            if dl is not None:
+                loss = loss + cfg["depth_loss"] * dl
         value = float(loss.detach())
         if not math.isfinite(value):
             return value

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import ply, protocol
 from ..cli import Command
+from ..configs import SnapshotDecodeConfig
 from ..protocol import JobError
 from . import container, payload, quantize
 from . import decoder as D
@@ -121,7 +122,7 @@ def run(ctx, args) -> dict:
               "degraded": any(w.startswith("DEGRADED") for w in warnings), "points": None, "mesh": None}
     if args.dataset:
         from .. import dataset as ds
-        from ..reconstruct import load_view
+        from ..views import load_view
 
         data = ds.load(args.dataset)
         test = data.split("test")
@@ -150,19 +151,5 @@ def run(ctx, args) -> dict:
     return result
 
 
-def _arguments(parser):
-    parser.add_argument("png", help="a snapshot PNG written by snapshot-encode")
-    parser.add_argument("--out", help="output folder (default: next to the PNG, NAME_decoded)")
-    parser.add_argument("--dataset", help="evaluate on this capture's test views")
-    parser.add_argument("--render-path", metavar="JSON", help="transforms.json of cameras to render novel views for")
-    parser.add_argument("--mesh-res", type=int, default=192, help="marching-cubes grid resolution")
-    parser.add_argument("--no-export", action="store_true", help="skip the point cloud and the mesh")
-    parser.add_argument("--keep-unseen", action="store_true",
-                        help="keep mesh surfaces that none of the export's cameras around the scene saw "
-                             "(inside objects, under the table); "
-                             "by default they are removed, being guesses")
-    parser.add_argument("--weights", help="snapshot weights file (default: the extension's)")
-
-
 COMMAND = Command(name="snapshot-decode", help="turn a snapshot PNG back into a reconstruction (field, points, mesh)",
-                  add_arguments=_arguments, run=run)
+                  config=SnapshotDecodeConfig, run=run)

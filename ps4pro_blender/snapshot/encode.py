@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from ..cli import Command
+from ..configs import SnapshotEncodeConfig
 from ..protocol import JobError
 from . import container, payload, quantize
 from . import decoder as D
@@ -191,17 +192,5 @@ def run(ctx, args) -> dict:
     return result
 
 
-def _arguments(parser):
-    parser.add_argument("reconstruction", help="reconstruct's output folder (or its field.pt)")
-    parser.add_argument("--cover", help="cover image (default: the capture's first training view)")
-    parser.add_argument("--out", help="the snapshot PNG (default: RECONSTRUCTION/snapshot.png)")
-    parser.add_argument("--method", choices=("auto", *methods.METHODS), default="auto",
-                        help="inn: the invertible hiding network; lsb: the exact low-bit baseline; auto: inn when trained")
-    parser.add_argument("--steps", type=int, default=1500, help="distillation steps")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--dataset", help="the capture the field was trained on (default: the one field.pt names)")
-    parser.add_argument("--weights", help="snapshot weights file (default: the extension's)")
-
-
 COMMAND = Command(name="snapshot-encode", help="hide a reconstruction in one ordinary-looking PNG (3D Snapshot)",
-                  add_arguments=_arguments, run=run)
+                  config=SnapshotEncodeConfig, run=run)

@@ -1,4 +1,4 @@
-"""PS4PRO augmentation: in-between poses, and the augmented dataset the interpolate command writes."""
+"""PS4PRO augmentation: in-between poses, and the augmented dataset the augment command writes."""
 
 import dataclasses
 import json
@@ -17,9 +17,9 @@ from conftest import REPO
 from synthetic_dataset import look_at, make, render_view
 
 
-def run_interpolate(*args, env=None):
+def run_interpolate(*args, env=None, command="augment"):
     proc = subprocess.run(
-        [sys.executable, "-m", "ps4pro_blender", "interpolate", *map(str, args)],
+        [sys.executable, "-m", "ps4pro_blender", command, *map(str, args)],
         capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO), **(env or {})), timeout=300,
     )
     return proc, [protocol.decode(line) for line in proc.stdout.splitlines()]
@@ -182,3 +182,14 @@ def test_one_view_and_mismatched_sizes_are_clear_errors(tmp_path):
     proc, msgs = run_interpolate(data, "--out", tmp_path / "b")
     assert proc.returncode == 1 and "different sizes" in msgs[-1].get("message")
     assert not (tmp_path / "b" / "transforms.json").exists()
+
+
+def test_old_command_and_option_names_still_work_with_a_warning(tmp_path):
+    """The stage is called augment everywhere now; scripts that say interpolate and --weight still run."""
+    data = make(str(tmp_path / "cap"), n_views=3)
+    proc, msgs = run_interpolate(data, "--out", tmp_path / "aug", "--k", "1", "--weight", "0.25", command="interpolate")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [m.get("text") for m in msgs if m is not None and m.kind == "warning"]
+    assert any("'interpolate' is now 'augment'" in w for w in warnings), warnings
+    frames = json.load(open(tmp_path / "aug" / "transforms.json"))["frames"]
+    assert {f["weight"] for f in frames if f.get("synthetic")} == {0.25}

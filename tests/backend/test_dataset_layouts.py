@@ -10,6 +10,7 @@ from PIL import Image
 
 from ps4pro_blender import dataset, depth_io, fusion, protocol
 from ps4pro_blender import reconstruct as R
+from ps4pro_blender import views as V
 
 from synthetic_dataset import look_at, plane_depth
 
@@ -83,7 +84,7 @@ def test_instant_ngp_layout(tmp_path):
         assert np.array_equal(f.c2w, _pose(i)) and f.split == "train" and f.depth_path is None
         assert f.image_path == os.path.join(str(tmp_path), "images", f"{i:04d}.png")
         assert f.extra["sharpness"] == 30.0
-        assert R.load_view(f)[0].shape == (H, W, 4)
+        assert V.load_view(f)[0].shape == (H, W, 4)
     # No split: reconstruct holds out one real view and trains on the others.
     ctx = Ctx()
     train, test, note = R.choose_split(data, ctx)
@@ -113,7 +114,7 @@ def test_nerfstudio_layout_with_millimetre_depth(tmp_path):
     assert (f.fx, f.fy, f.cx, f.cy, f.w, f.h) == (FX, FY, CX, CY, W, H) and np.array_equal(f.c2w, _pose(0))
     assert f.image_path == os.path.join(str(tmp_path), "images", "frame_00001.png")
     assert f.depth_path == os.path.join(str(tmp_path), "depths", "frame_00001.png") and f.depth_scale is None
-    _, depth = R.load_view(f)
+    _, depth = V.load_view(f)
     expected = mm.astype(np.float32) * 1e-3  # metres
     assert np.isnan(depth[0, 0]) and np.allclose(depth.ravel()[1:], expected.ravel()[1:], rtol=1e-6)
     # With no test split, the val views are the held-out ones.
@@ -127,7 +128,7 @@ def test_nerfstudio_depth_unit_scale_factor_and_smaller_depth_maps(tmp_path):
     folder = nerfstudio(str(tmp_path), [np.kron(mm, np.ones((3, 4), np.uint16)), mm], depth_unit_scale_factor=2e-3)
     full, small = dataset.load(folder).frames[:2]
     assert full.depth_scale == small.depth_scale == 2e-3
-    a, b = R.load_view(full)[1], R.load_view(small)[1]  # scaled up to the image, nearest neighbour
+    a, b = V.load_view(full)[1], V.load_view(small)[1]  # scaled up to the image, nearest neighbour
     assert b.shape == (H, W) and np.array_equal(np.isnan(a), np.isnan(b)) and np.allclose(a[~np.isnan(a)], b[~np.isnan(b)])
     assert np.allclose(b[[0, 0, 5], [0, 7, 7]], [2.0, 4.0, 8.0]) and np.isnan(b[5, 0])
 
@@ -153,10 +154,10 @@ def test_unreadable_depth_names_the_file_and_suggests_ignore_depth(tmp_path):
     with open(frames[0].depth_path, "wb") as f:
         f.write(b"\x89PNG\r\n\x1a\n not really")
     with pytest.raises(protocol.JobError, match="frame_00001.png") as err:
-        R.load_view(frames[0])
+        V.load_view(frames[0])
     assert "--ignore-depth" in err.value.hint
-    assert R.load_view(frames[0], with_depth=False)[1] is None  # which reads the images alone
+    assert V.load_view(frames[0], with_depth=False)[1] is None  # which reads the images alone
     Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(frames[1].depth_path)  # a picture, not depth
     with pytest.raises(protocol.JobError, match="not a 16-bit depth map") as err:
-        R.load_view(frames[1])
+        V.load_view(frames[1])
     assert "--ignore-depth" in err.value.hint

@@ -19,6 +19,7 @@ from PIL import Image
 
 from ps4pro_blender import dataset, depth_io, fusion, protocol
 from ps4pro_blender import reconstruct as R
+from ps4pro_blender import views as V
 from ps4pro_blender.field import export, render, sampler
 from ps4pro_blender.field.model import FieldModel
 from ps4pro_blender.field.occupancy import OccupancyGrid
@@ -55,8 +56,8 @@ def data_dir(tmp_path_factory):
 def views(data_dir):
     data = dataset.load(data_dir)
     train, test, _ = R.choose_split(data, Ctx())
-    ims, deps = zip(*[R.load_view(f) for f in train])
-    tims = [R.load_view(f)[0] for f in test]
+    ims, deps = zip(*[V.load_view(f) for f in train])
+    tims = [V.load_view(f)[0] for f in test]
     aabb = R.scene_bounds(data, train, deps, Ctx())
     held = R.heldout_pixels(test, tims, "cpu", True, 1024, 0)
     return dict(train=train, ims=ims, deps=deps, aabb=aabb, held=held)
@@ -362,10 +363,10 @@ def test_bad_images_are_clear_errors(data_dir):
     frame = dataset.load(data_dir).frames[0]
     frame.w += 1
     with pytest.raises(protocol.JobError, match="transforms.json says"):
-        R.load_view(frame)
+        V.load_view(frame)
     frame.image_path += ".missing.png"
     with pytest.raises(protocol.JobError, match="Missing image"):
-        R.load_view(frame)
+        V.load_view(frame)
 
 
 def _cli(*args, **env):

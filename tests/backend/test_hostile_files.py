@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from ps4pro_blender import dataset, protocol
-from ps4pro_blender import reconstruct as R
+from ps4pro_blender import views as V
 from ps4pro_blender.snapshot import container, payload
 from ps4pro_blender.snapshot import decode as snapshot_decode
 
@@ -45,8 +45,8 @@ def read_everything(folder):
     """What reconstruct reads from a dataset before training."""
     data = dataset.load(folder)
     for frame in data.frames:
-        R.load_view(frame)
-        R.load_confidence(frame)
+        V.load_view(frame)
+        V.load_confidence(frame)
     return data
 
 

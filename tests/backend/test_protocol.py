@@ -124,4 +124,26 @@ def test_sigterm_cancels_at_a_step_and_leaves_no_output(tmp_path):
     last = messages(stdout)[-1]
     assert last.kind == "error" and last.get("code") == protocol.E_CANCELLED
     assert not out.exists() and not (job / "result.json").exists()
-    assert [p.name for p in job.iterdir()] == []
+    # Only job.json, which records the config the job ran with (not an output: result.json marks those).
+    assert [p.name for p in job.iterdir()] == ["job.json"]
+    assert json.load(open(job / "job.json"))["config"]["dataset"] == data
+
+
+def test_every_user_command_runs_with_its_typed_config(tmp_path):
+    """Each command module hands its config class to the CLI; job.json records the parsed config."""
+    from ps4pro_blender import cli, configs
+
+    for name, config in configs.CONFIGS.items():
+        assert cli.load_command(name).config is config, name
+    job = tmp_path / "job"
+    proc = subprocess.run([sys.executable, "-m", "ps4pro_blender", "reconstruct", str(tmp_path / "none"), "--job", str(job),
+                           "--plane-res", "64"], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                          timeout=300)
+    assert proc.returncode == protocol.EXIT_ERROR  # no dataset there: a clean error, after the config was recorded
+    recorded = json.load(open(job / "job.json"))["config"]
+    assert recorded["plane_res"] == 64 and recorded["steps"] == 0 and recorded["minutes"] == 10.0
+    # A value out of its limits is bad input, named by its flag.
+    proc = subprocess.run([sys.executable, "-m", "ps4pro_blender", "reconstruct", str(tmp_path), "--plane-res", "5"],
+                          capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
+    error = [m for m in map(protocol.decode, proc.stdout.splitlines()) if m is not None and m.kind == "error"][0]
+    assert error.get("code") == protocol.E_BAD_INPUT and "--plane-res must be between 16 and 1024" in error.get("message")

@@ -1,0 +1,34 @@
+"""What training minimises, each term on its own: the colour loss against the views (composited
+over the field's background for transparent captures) and the depth loss where views have depth.
+
+Both weigh each ray by its view's loss weight (synthetic views count less; see
+``trainer.frame_weight``), so that a batch's loss is a weighted mean whatever its mix of views.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def target_over(rgba: torch.Tensor, bg: torch.Tensor) -> torch.Tensor:
+    """Straight-alpha image colour composited over a background colour."""
+    return rgba[:, :3] * rgba[:, 3:4] + bg * (1.0 - rgba[:, 3:4])
+
+
+def rgb_loss(out: dict, rgba: torch.Tensor, weights: torch.Tensor, transparent: bool) -> torch.Tensor:
+    """Weighted mean squared colour error. A transparent capture's pixels are composited over the
+    background the renderer drew for each ray (a random colour while training), so that the field
+    learns empty space instead of painting the film's colour into it."""
+    target = target_over(rgba, out["background"]) if transparent else rgba[:, :3]
+    err = ((out["rgb"] - target) ** 2).mean(-1)
+    return (weights * err).sum() / weights.sum().clamp(min=1e-6)
+
+
+def depth_loss(out: dict, depth: torch.Tensor, weights: torch.Tensor, scene_scale: float) -> torch.Tensor | None:
+    """Weighted mean absolute depth error as a share of the scene's diagonal, over rays whose view
+    has a finite depth there (None when no ray has one)."""
+    valid = torch.isfinite(depth) & (depth > 0) & (depth < 1e9) & torch.isfinite(out["depth"])
+    if not bool(valid.any()):
+        return None
+    err = (out["depth"][valid] - depth[valid]).abs() / scene_scale
+    return (weights[valid] * err).sum() / weights[valid].sum().clamp(min=1e-6)
