@@ -51,7 +51,7 @@ class AugmentConfig:
     dataset: str = option("", "captured dataset folder or transforms.json", positional=True)
     out: str = option("", "folder for the augmented dataset", required=True)
     k: int = option(0, "in-between views per pair of neighbouring views (0: as many as keep every gap under "
-                       "--max-gap-deg)", lo=0, hi=64, prop="in_between", label="In-Between Views")
+                       "the max gap)", lo=0, hi=64, prop="in_between", label="In-Between Views")
     max_gap_deg: float = option(6.0, "with --k 0, the largest angle in degrees left between neighbouring views "
                                      "(6: the interpolation network was trained on gaps up to about this)", lo=0.5, hi=90.0, label="Max Gap (°)")
     # A ring of cameras alone teaches the field only its own elevation. Benchmark scene, 8 views and
@@ -206,7 +206,8 @@ def problems(config) -> list[str]:
         if value is None or kind in (bool, str):
             continue
         if m["lo"] is not None and value < m["lo"] or m["hi"] is not None and value > m["hi"]:
-            found.append(f"{flag(f)} must be between {m['lo']} and {m['hi']}, not {value}")
+            bounds = " and ".join(f"{word} {v}" for word, v in (("at least", m["lo"]), ("at most", m["hi"])) if v is not None)
+            found.append(f"{flag(f)} must be {bounds}, not {value}")
     return found
 
 

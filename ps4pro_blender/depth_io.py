@@ -14,6 +14,7 @@ import os
 import numpy as np
 
 from . import files
+from .dataset import MAX_PIXELS  # a depth map is never larger than its image
 from .protocol import JobError
 
 BACKGROUND = 1e9  # anything at or beyond this is "no surface"
@@ -40,7 +41,6 @@ def _exr_channel(channels: dict, hint: str | None) -> str:
 PNG_SCALE = 1e-3  # nerfstudio's default: millimetres
 
 
-MAX_PIXELS = 1 << 26  # as dataset.MAX_PIXELS: a depth map is never larger than its image
 
 
 def _check_size(path: str, w: int, h: int, size) -> None:
@@ -57,8 +57,10 @@ def _read_png(path: str, size=None) -> np.ndarray:
     from PIL import Image
 
     with Image.open(files.in_memory(path)) as im:
-        # nerfstudio's phone captures store PNG depth smaller than the image: only an upper bound here.
-        _check_size(path, *im.size, None if size is None or im.size[0] * im.size[1] <= size[0] * size[1] else size)
+        w, h = im.size
+        # nerfstudio's phone captures store PNG depth smaller than the image: only larger is wrong.
+        larger = size is not None and w * h > size[0] * size[1]
+        _check_size(path, w, h, size if larger else None)
         if im.mode not in ("I;16", "I;16L", "I;16B", "I"):
             raise JobError(f"Depth {path} is a {im.mode} image, not a 16-bit depth map",
                            hint="PNG depth must be one 16-bit channel in millimetres (nerfstudio's format)")

@@ -114,7 +114,7 @@ def _header_text(kind: bytes, body: bytes, name: str) -> str:
             return rest.decode("latin-1")
         if kind == b"zTXt":
             return _inflate(rest[1:], name).decode("latin-1")
-        flag, _method, rest = rest[0], rest[1], rest[2:]
+        flag, rest = rest[0], rest[2:]  # rest[1]: the compression method, zlib being the only one
         _language, _translated, text = rest.split(b"\0", 2)
         return (_inflate(text, name) if flag else text).decode("utf-8")
     except (IndexError, ValueError, UnicodeDecodeError):

@@ -146,4 +146,4 @@ def test_every_user_command_runs_with_its_typed_config(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "ps4pro_blender", "reconstruct", str(tmp_path), "--plane-res", "5"],
                           capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=300)
     error = [m for m in map(protocol.decode, proc.stdout.splitlines()) if m is not None and m.kind == "error"][0]
-    assert error.get("code") == protocol.E_BAD_INPUT and "--plane-res must be between 16 and 1024" in error.get("message")
+    assert error.get("code") == protocol.E_BAD_INPUT and "--plane-res must be at least 16 and at most 1024" in error.get("message")
