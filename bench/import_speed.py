@@ -47,7 +47,7 @@ def load_extension():
     module = importlib.util.module_from_spec(spec)
     sys.modules["ps4pro_ext"] = module
     spec.loader.exec_module(module)
-    from ps4pro_ext.operators import geometry_import
+    from ps4pro_ext.scene import geometry_import
     from ps4pro_ext.ps4pro_blender import ply
 
     return geometry_import, ply

@@ -5,7 +5,7 @@ import importlib
 import bpy
 
 # Modules whose CLASSES are registered, in order. A module may also define
-# register()/unregister() for things that are not classes (handlers, CLI commands).
+# register()/unregister() for things that are not classes (handlers).
 _MODULES = (
     "check_backend",
     "setup_backend",
@@ -15,7 +15,6 @@ _MODULES = (
     "snapshot",
     "fuse_depth",
     "import_result",
-    "cli",
 )
 
 

@@ -5,10 +5,10 @@ import os
 
 import bpy
 
-from ..panels.properties import AUGMENT_OPTIONS, FUSE_OPTIONS, fill_unset
+from ..jobs.backend import BackendJobOperator, dataset_folder
 from ..ps4pro_blender import configs
 from ..ps4pro_blender.configs import AugmentConfig
-from .backend import BackendJobOperator, dataset_folder
+from ..settings.properties import AUGMENT_OPTIONS, FUSE_OPTIONS, fill_unset
 
 PREVIEW_NAMES = ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B")
 

@@ -17,10 +17,11 @@ from types import SimpleNamespace
 import bpy
 from mathutils import Vector
 
-from ..panels.preferences import resolve_output
-from ..panels.properties import CAPTURE_OPTIONS, fill_unset
-from . import camera_model, capture_render, capture_sources, dataset_writer
-from .driver import OperatorError, Progress, StepOperator
+from ..errors import OperatorError
+from ..jobs.driver import Progress, StepOperator
+from ..scene import camera_model, capture_render, capture_sources, dataset_writer
+from ..settings.folders import resolve_output
+from ..settings.properties import CAPTURE_OPTIONS, fill_unset
 
 FORMAT_VERSION = 1
 

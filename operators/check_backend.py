@@ -2,9 +2,9 @@
 
 import bpy
 
+from ..errors import OperatorError
+from ..jobs.backend import BackendJobOperator
 from ..ps4pro_blender import protocol
-from .backend import BackendJobOperator
-from .driver import OperatorError
 
 
 def summary(info: dict) -> str:

@@ -4,10 +4,10 @@ import os
 
 import bpy
 
-from ..panels.properties import FUSE_OPTIONS, fill_unset
+from ..jobs.backend import BackendJobOperator, dataset_folder
 from ..ps4pro_blender import configs
 from ..ps4pro_blender.configs import FuseDepthConfig
-from .backend import BackendJobOperator, dataset_folder
+from ..settings.properties import FUSE_OPTIONS, fill_unset
 
 
 class PS4PRO_OT_fuse_depth(BackendJobOperator, bpy.types.Operator):

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import bpy
 from bpy.props import StringProperty
 
-from ..panels.properties import IMPORT_OPTIONS
+from ..errors import OperatorError
 from ..ps4pro_blender import dataset, ply
 from ..ps4pro_blender.protocol import JobError
-from . import geometry_import as geo
-from .driver import OperatorError
+from ..scene import geometry_import as geo
+from ..settings.properties import IMPORT_OPTIONS
 
 SUPPORTED = "a .ply file, a result.json, a transforms.json or a dataset folder"
 

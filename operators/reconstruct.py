@@ -11,11 +11,12 @@ import os
 
 import bpy
 
-from ..panels.properties import FUSE_OPTIONS, RECONSTRUCT_OPTIONS, RENDER_OPTIONS, fill_unset
-from .backend import BackendJobOperator, dataset_folder, device, render_path_frames, renders_report, write_render_path
+from ..errors import OperatorError
+from ..jobs.backend import BackendJobOperator, dataset_folder, device, render_path_frames, renders_report, write_render_path
 from ..ps4pro_blender import configs
 from ..ps4pro_blender.configs import ReconstructConfig
-from .driver import OperatorError
+from ..settings.folders import reconstruction_folder
+from ..settings.properties import FUSE_OPTIONS, RECONSTRUCT_OPTIONS, RENDER_OPTIONS, fill_unset
 
 
 class PS4PRO_OT_reconstruct(BackendJobOperator, bpy.types.Operator):
@@ -35,8 +36,7 @@ class PS4PRO_OT_reconstruct(BackendJobOperator, bpy.types.Operator):
         settings = context.scene.ps4pro
         fill_unset(self, settings, ("dataset", "import_result", *RECONSTRUCT_OPTIONS, *RENDER_OPTIONS))
         self.dataset = dataset_folder(self.dataset, settings, "reconstruct", prefer_augmented=True)
-        out = bpy.path.abspath(self.recon_dir) if self.recon_dir else os.path.normpath(self.dataset) + "_recon"
-        self.out_dir = os.path.abspath(out)
+        self.out_dir = reconstruction_folder(self.recon_dir, self.dataset)
         self.checkpoint = os.path.join(self.out_dir, "checkpoint.pt")
         if self.recon_resume and not os.path.isfile(self.checkpoint):
             raise OperatorError(f"Nothing to resume: {self.checkpoint} does not exist",

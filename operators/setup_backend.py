@@ -12,10 +12,11 @@ import threading
 
 import bpy
 
-from . import jobs
-from .backend import new_job_dir, setup_env_dir
-from .driver import OperatorError, Progress, StepOperator
-from .jobs import venv_python
+from ..errors import OperatorError
+from ..jobs import process
+from ..jobs.backend import new_job_dir, setup_env_dir
+from ..jobs.driver import Progress, StepOperator
+from ..jobs.process import venv_python
 
 TORCH = "torch==2.13.0"
 PACKAGES = ("numpy", "Pillow", "OpenEXR")
@@ -118,10 +119,10 @@ class PS4PRO_OT_setup_backend(StepOperator, bpy.types.Operator):
                         f"See {log_path}; check your connection, or set Backend Python by hand",
                     )
         yield Progress("Checking backend", len(commands), len(commands))
-        job = jobs.BackendJob(venv_python(partial), "check", [], new_job_dir(context, "check"))
+        job = process.BackendJob(venv_python(partial), "check", [], new_job_dir(context, "check"))
         try:
-            info = jobs.run_to_end(job, timeout=300)
-        except jobs.BackendError as exc:
+            info = process.run_to_end(job, timeout=300)
+        except process.BackendError as exc:
             raise OperatorError(f"The new backend does not run: {exc.message}", f"See {job.log_path}") from None
         if not info.get("ok"):
             raise OperatorError(f"The new backend lacks {', '.join(info.get('missing', []))}", f"See {log_path}")

@@ -10,12 +10,12 @@ import os
 
 import bpy
 
-from ..panels.properties import FUSE_OPTIONS, RENDER_OPTIONS, SNAPSHOT_OPTIONS, fill_unset
+from ..errors import OperatorError
+from ..jobs.backend import BackendJobOperator, render_path_frames, renders_report, write_render_path
 from ..ps4pro_blender import configs
 from ..ps4pro_blender.configs import SnapshotDecodeConfig, SnapshotEncodeConfig
+from ..settings.properties import FUSE_OPTIONS, RENDER_OPTIONS, SNAPSHOT_OPTIONS, fill_unset
 from .augment import load_preview
-from .backend import BackendJobOperator, render_path_frames, renders_report, write_render_path
-from .driver import OperatorError
 
 PREVIEW_NAMES = ("PS4PRO Snapshot", "PS4PRO Snapshot Cover")
 

@@ -1,29 +1,18 @@
-"""Panels, scene settings and add-on preferences."""
+"""What the user sees: the sidebar panels and the add-on preferences; the settings they draw
+live in ``settings/``."""
 
 import bpy
 
-from . import preferences, properties, sidebar
-
-
-def register_properties():
-    for cls in properties.CLASSES + preferences.CLASSES:
-        bpy.utils.register_class(cls)
-    properties.attach()
-
-
-def unregister_properties():
-    properties.detach()
-    for cls in reversed(properties.CLASSES + preferences.CLASSES):
-        bpy.utils.unregister_class(cls)
+from . import preferences, sidebar
 
 
 def register():
-    for cls in sidebar.CLASSES:
+    for cls in preferences.CLASSES + sidebar.CLASSES:
         bpy.utils.register_class(cls)
     sidebar.register()
 
 
 def unregister():
     sidebar.unregister()
-    for cls in reversed(sidebar.CLASSES):
+    for cls in reversed(preferences.CLASSES + sidebar.CLASSES):
         bpy.utils.unregister_class(cls)

@@ -1,13 +1,10 @@
-"""Add-on preferences: backend interpreter, device, work folder."""
-
-import os
-import tempfile
+"""Add-on preferences: backend interpreter, device, work folder (Edit > Preferences > Add-ons)."""
 
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
-# The extension's package, e.g. "bl_ext.user_default.ps4pro" (this file is one level down).
-PACKAGE = __package__.rpartition(".")[0]
+from ..settings.preferences import PACKAGE
+from .sidebar import draw_backend_box
 
 
 class PS4PROPreferences(bpy.types.AddonPreferences):
@@ -36,8 +33,6 @@ class PS4PROPreferences(bpy.types.AddonPreferences):
     )
 
     def draw(self, context):
-        from .sidebar import draw_backend_box
-
         layout = self.layout
         layout.prop(self, "backend_python")
         row = layout.row()
@@ -47,43 +42,3 @@ class PS4PROPreferences(bpy.types.AddonPreferences):
 
 
 CLASSES = [PS4PROPreferences]
-
-
-def preferences(context=None):
-    context = context or bpy.context
-    addon = context.preferences.addons.get(PACKAGE)
-    return addon.preferences if addon else None
-
-
-def user_folder(*parts, create=True) -> str:
-    """The extension's writable user folder (survives upgrades; the extension folder does not)."""
-    try:
-        base = bpy.utils.extension_path_user(PACKAGE, create=create)
-    except ValueError:  # not loaded as an extension (e.g. a legacy add-on install)
-        base = os.path.join(bpy.utils.user_resource("DATAFILES"), "ps4pro")
-    path = os.path.join(base, *parts)
-    if create:
-        os.makedirs(path, exist_ok=True)
-    return path
-
-
-def work_folder(context=None) -> str:
-    """Absolute folder for job folders and for outputs of unsaved .blend files."""
-    prefs = preferences(context)
-    folder = bpy.path.abspath(prefs.work_folder) if prefs and prefs.work_folder else ""
-    if not folder:
-        try:
-            folder = user_folder("work")
-        except OSError:
-            folder = os.path.join(tempfile.gettempdir(), "ps4pro")
-    os.makedirs(folder, exist_ok=True)
-    return os.path.abspath(folder)
-
-
-def resolve_output(path: str, context=None, default_name: str = "output") -> str:
-    """An absolute folder for ``path``: blend-relative paths of an unsaved file go to the work folder."""
-    if not path:
-        return os.path.join(work_folder(context), default_name)
-    if path.startswith("//") and not bpy.data.filepath:
-        return os.path.join(work_folder(context), path[2:].strip("/\\") or default_name)
-    return os.path.abspath(bpy.path.abspath(path))

@@ -4,6 +4,8 @@ import os
 
 import bpy
 
+from ..settings.folders import reconstruction_folder
+
 
 def draw_progress(layout, context) -> bool:
     """Draw the running job's progress bar; True when a job runs."""
@@ -161,14 +163,7 @@ def draw_render_options(layout, s, context, flag):
 
 def recon_output(s) -> str:
     """The folder Reconstruct writes to with these settings ("" when no dataset is known)."""
-    if s.recon_dir:
-        return bpy.path.abspath(s.recon_dir)
-    dataset = bpy.path.abspath(s.dataset or s.last_augmented or s.last_dataset)
-    if not dataset:
-        return ""
-    if os.path.basename(dataset).startswith("transforms") and dataset.endswith(".json"):
-        dataset = os.path.dirname(dataset)
-    return os.path.normpath(dataset) + "_recon"
+    return reconstruction_folder(s.recon_dir, s.dataset or s.last_augmented or s.last_dataset)
 
 
 def draw_import_buttons(layout, folder):

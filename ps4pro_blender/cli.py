@@ -72,14 +72,14 @@ class Context:
 @dataclass
 class Command:
     """A backend command: ``run(ctx, config)`` with its typed ``config`` class (``configs.py``),
-    from which its options are generated; or, for the developer-only training commands not yet
-    moved there, its own ``add_arguments``."""
+    from which its options are generated. ``recorded(resume_path)``: the config a resumable
+    command's checkpoint was started with (None: not recorded), which a resumed job goes on with."""
 
     name: str
     help: str
     run: Callable[[Context, object], dict]
-    config: type | None = None
-    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    config: type
+    recorded: Callable[[str], dict | None] | None = None
 
 
 # name -> (module, help, needs the full backend environment). Modules are imported only when their command runs, so that a
@@ -115,23 +115,28 @@ def command_parser(command: Command) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"python -m ps4pro_blender {command.name}", description=command.help)
     parser.add_argument("--job", metavar="DIR", help="job folder: write result.json there when done")
     parser.add_argument("--device", default="AUTO", type=str.upper, choices=("AUTO", "CPU", "CUDA"))
-    if command.config is not None:
-        configs.add_arguments(parser, command.config)
-    else:
-        command.add_arguments(parser)
+    configs.add_arguments(parser, command.config)
     return parser
 
 
 def parse(command: Command, argv: list[str]):
-    """(the parsed namespace, the command's config): a config out of its limits is bad input."""
+    """(the parsed namespace, the command's config, notes for the user): a resumed job takes the
+    options it started with from its checkpoint unless the command line gives them again; a config
+    out of its limits is bad input."""
     args = command_parser(command).parse_args(argv)
-    if command.config is None:
-        return args, args
     config = configs.from_namespace(command.config, args)
+    notes = []
+    resume = getattr(config, "resume", None)
+    if resume and command.recorded is not None:
+        recorded = command.recorded(os.path.abspath(resume))
+        if recorded:
+            config, taken = configs.resumed(config, recorded, configs.given(command.config, argv))
+            if taken:
+                notes.append(f"Resuming with the options the run started with: {', '.join(taken)}")
     wrong = configs.problems(config)
     if wrong:
         raise JobError("; ".join(wrong), hint=f"See python -m ps4pro_blender {command.name} --help")
-    return args, config
+    return args, config, notes
 
 
 def record_config(job_dir: str, command: Command, config) -> None:
@@ -206,15 +211,17 @@ def main(argv: list[str] | None = None) -> int:
         )
         return protocol.EXIT_ERROR
     try:
-        args, config = parse(command, argv[1:])
+        args, config, notes = parse(command, argv[1:])
     except JobError as exc:
         emit.error(exc.code, exc.message, exc.hint)
         return protocol.EXIT_ERROR
     ctx = Context(emit, os.path.abspath(args.job) if args.job else None, args.device)
     ctx.cancel_requested = cancel["requested"]
+    for note in notes:
+        emit.status(note)
     started = time.monotonic()
     try:
-        if ctx.job_dir and command.config is not None:
+        if ctx.job_dir:
             record_config(ctx.job_dir, command, config)
         result = command.run(ctx, config)
         result.setdefault("command", command.name)

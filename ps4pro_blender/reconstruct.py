@@ -12,11 +12,12 @@ the same names stay as they were until then).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import dataset as ds
-from . import fusion, ply, protocol
+from . import configs, fusion, ply, protocol
 from .views import load_confidence, load_view
 from .cli import Command
 from .configs import ReconstructConfig
@@ -166,16 +167,8 @@ def run(ctx, args) -> dict:
         raise JobError(f"Out of GPU memory while {phase['now']}", hint=OOM_HINT) from exc
 
 
-def _run(ctx, args, phase: dict) -> dict:
-    import shutil
-
-    import torch
-
-    from .field import evaluate as E
-    from .field import export as X
-    from .field import model as M
-    from .field.trainer import PixelStore, Trainer
-
+def prepare_output(ctx, args) -> str:
+    """The output folder, made if need be (a writable folder is checked before any work)."""
     out = args.out or ctx.job_dir
     if not out:
         raise JobError("No output folder", hint="Pass --out DIR (or --job DIR)")
@@ -184,95 +177,119 @@ def _run(ctx, args, phase: dict) -> dict:
         os.makedirs(out, exist_ok=True)
     except OSError as exc:
         raise JobError(f"Cannot write to {out}: {exc.strerror}", hint="Choose a writable folder")
-    device = ctx.torch_device()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
+    return out
 
+
+@dataclass
+class Views:
+    """The dataset's training and test views, loaded: RGBA images, planar depth (None: none),
+    confidence (None: full)."""
+
+    data: ds.Dataset
+    train: list
+    test: list
+    split_note: str | None
+    images: list
+    depths: list
+    confidences: list
+    test_images: list
+
+
+def load_views(ctx, args) -> Views:
     data = ds.load(args.dataset)
     for note in data.warnings:
         ctx.emit.warning(note)
     train, test, split_note = choose_split(data, ctx)
     channel = data.depth.get("exr_channel")
+    total = len(train) + len(test)
     images, depths, confidences = [], [], []
     for i, f in enumerate(train):
-        ctx.progress("Loading views", i, len(train) + len(test))
+        ctx.progress("Loading views", i, total)
         rgba, depth = load_view(f, channel, with_depth=not args.ignore_depth)
         images.append(rgba)
         depths.append(depth)
         confidences.append(load_confidence(f))
     test_images = []
     for i, f in enumerate(test):
-        ctx.progress("Loading views", len(train) + i, len(train) + len(test))
+        ctx.progress("Loading views", len(train) + i, total)
         test_images.append(load_view(f, with_depth=False)[0])
-    background = args.background if args.background != "auto" else detect_background(images)
-    aabb = scene_bounds(data, train, depths, ctx)
-    cfg = dict(aabb=aabb.tolist(), res=args.plane_res, res_start=min(args.plane_res, max(32, args.plane_res // 4)),
-               combine=args.combine, channels=args.channels, sh_degree=args.sh_degree, grid_res=args.grid_res, background=background,
-               env_res=args.env_res, samples=args.samples, bins=2 * args.grid_res, batch_rays=args.batch_rays,
-               lr=args.lr, depth_loss=args.depth_loss, seed=args.seed)
-    transparent = background == "alpha"
-    if not 0.0 < args.real_share <= 1.0:
-        raise JobError(f"--real-share must be in (0, 1], not {args.real_share}", hint="Use 0.75 (the default)")
+    return Views(data, train, test, split_note, images, depths, confidences, test_images)
+
+
+def make_trainer(ctx, args, views: Views, device, phase: dict):
+    """The trainer for these views: a fresh one with the capture's occupancy priors, or the one a
+    checkpoint holds (``--resume``)."""
+    from .field.config import TrainConfig
+    from .field.trainer import PixelStore, Trainer
+
+    background = args.background if args.background != "auto" else detect_background(views.images)
+    cfg = TrainConfig.from_command(args, scene_bounds(views.data, views.train, views.depths, ctx), background)
     phase["now"] = f"moving the training views to {device}"
-    heldout = heldout_pixels(test, test_images, device, transparent, 4096, args.seed)
-    ctx.emit.status(f"{len(train)} training views, {len(test)} test views, background {background}, device {device}")
-    store = PixelStore(train, images, depths, device, confidences, args.real_share)
-    trainer = Trainer(cfg, store, heldout, device)
-    checkpoint = os.path.join(out, "checkpoint.pt")
+    heldout = heldout_pixels(views.test, views.test_images, device, background == "alpha", cfg.eval_pixels, args.seed)
+    ctx.emit.status(f"{len(views.train)} training views, {len(views.test)} test views, background {background}, "
+                    f"device {device}")
+    store = PixelStore(views.train, views.images, views.depths, device, views.confidences, args.real_share)
+    trainer = Trainer(cfg, store, heldout, device, command_config=configs.to_dict(args))
     if args.resume:
         trainer.load(os.path.abspath(args.resume))
         ctx.emit.status(f"Resumed from {args.resume} at step {trainer.step}")
         priors = ["checkpoint"]
     else:
         phase["now"] = "building the occupancy grid"
-        priors = occupancy_priors(trainer, train, images, depths, ctx)
+        priors = occupancy_priors(trainer, views.train, views.images, views.depths, ctx)
     ctx.emit.status(f"Occupancy {trainer.model.grid.occupancy():.1%} after priors ({', '.join(priors) or 'none'})")
+    return trainer
 
-    # One budget: the steps when given, else the minutes (the config checks both are positive).
-    steps, seconds = (args.steps, None) if args.steps else (None, args.minutes * 60.0)
-    phase["now"] = "training"
-    summary = trainer.run(ctx, steps=steps, seconds=seconds, checkpoint_path=checkpoint)
-    trainer.save(checkpoint)
 
-    # Finished outputs go to a staging folder and are renamed into place only at the end: a
-    # cancel or an error from here on keeps checkpoint.pt and leaves no output that looks finished.
+def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, device, phase: dict) -> dict:
+    """Evaluate, export and render into a staging folder, then publish it all at once: a cancel or
+    an error here keeps checkpoint.pt and leaves no output that looks finished."""
+    import shutil
+
+    from .field import evaluate as E
+    from .field import export as X
+    from .field import model as M
+
     stage = os.path.join(out, PARTIAL)
     shutil.rmtree(stage, ignore_errors=True)  # a killed run's leftovers
     os.makedirs(stage)
+    background = trainer.cfg.background
 
     def final(path: str) -> str:
         return os.path.join(out, os.path.relpath(path, stage))
 
     try:
         # The dataset's path lets snapshot-encode find the capture's cameras and first view.
-        M.save_atomic(M.checkpoint(trainer.model, trainer.step, train=dict(trainer.cfg), history=trainer.history,
+        M.save_atomic(M.checkpoint(trainer.model, trainer.step, train=trainer.cfg.model_config(), history=trainer.history,
                                    dataset=os.path.abspath(args.dataset)), os.path.join(stage, "field.pt"))
         model = trainer.model.eval()
 
         phase["now"] = "evaluating the test views"
-        report = E.evaluate(model, test, test_images, device, os.path.join(stage, "eval"), ctx, args.supersample)
+        report = E.evaluate(model, views.test, views.test_images, device, os.path.join(stage, "eval"), ctx,
+                            args.supersample)
         for view in report["views"]:
             if "image" in view:
                 view["image"] = final(view["image"])
-        report.update(summary, device=str(device), background=background, train_views=len(train), test_views=len(test),
-                      split_note=split_note, history=trainer.history, occupancy=round(model.grid.occupancy(), 4),
-                      config=trainer.cfg)
+        report.update(summary, device=str(device), background=background, train_views=len(views.train),
+                      test_views=len(views.test), split_note=views.split_note, history=trainer.history,
+                      occupancy=round(model.grid.occupancy(), 4), config=trainer.cfg.model_config())
         protocol.write_json_atomic(os.path.join(stage, "eval.json"), report)
-        result = {"field": os.path.join(out, "field.pt"), "checkpoint": checkpoint, "eval": os.path.join(out, "eval.json"),
-                  "psnr": report["psnr"], "ssim": report["ssim"], "steps": trainer.step,
-                  "train_seconds": summary["train_seconds"], "seconds_per_step": summary["seconds_per_step"],
-                  "test_views": len(test), "background": background, "device": str(device), "points": None, "mesh": None}
-        if split_note:
-            result["split_note"] = split_note
+        result = {"field": os.path.join(out, "field.pt"), "checkpoint": os.path.join(out, "checkpoint.pt"),
+                  "eval": os.path.join(out, "eval.json"), "psnr": report["psnr"], "ssim": report["ssim"],
+                  "steps": trainer.step, "train_seconds": summary["train_seconds"],
+                  "seconds_per_step": summary["seconds_per_step"], "test_views": len(views.test),
+                  "background": background, "device": str(device), "points": None, "mesh": None}
+        if views.split_note:
+            result["split_note"] = views.split_note
         if not args.no_export:
             phase["now"] = "rendering the training views for the point cloud"
-            views = X.render_views(model, train, device, ctx=ctx)
-            points, colors, extra = X.points_from_views(model, views)
+            rendered = X.render_views(model, views.train, device, ctx=ctx)
+            points, colors, extra = X.points_from_views(model, rendered)
             ply.write_ply(os.path.join(stage, "points.ply"), points, colors, extra=extra,
                           comments=["PS4PRO reconstruct points"])
             phase["now"] = f"exporting the mesh (--mesh-res {args.mesh_res})"
             verts, vcolors, faces, level = X.mesh_from_field(model, device, res=args.mesh_res,
-                                                             seen_by=None if args.keep_unseen else views, ctx=ctx)
+                                                             seen_by=None if args.keep_unseen else rendered, ctx=ctx)
             ply.write_ply(os.path.join(stage, "mesh.ply"), verts, vcolors, faces=faces, comments=["PS4PRO reconstruct mesh"])
             result.update(points=os.path.join(out, "points.ply"), num_points=int(len(points)),
                           mesh=os.path.join(out, "mesh.ply"), num_vertices=int(len(verts)), num_faces=int(len(faces)),
@@ -289,9 +306,41 @@ def _run(ctx, args, phase: dict) -> dict:
     return result
 
 
+def _run(ctx, args, phase: dict) -> dict:
+    import torch
+
+    out = prepare_output(ctx, args)
+    device = ctx.torch_device()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    views = load_views(ctx, args)
+    trainer = make_trainer(ctx, args, views, device, phase)
+    checkpoint = os.path.join(out, "checkpoint.pt")
+    # One budget: the steps when given, else the minutes (the config checks both are positive).
+    steps, seconds = (args.steps, None) if args.steps else (None, args.minutes * 60.0)
+    phase["now"] = "training"
+    summary = trainer.run(ctx, steps=steps, seconds=seconds, checkpoint_path=checkpoint)
+    trainer.save(checkpoint)
+    return write_outputs(ctx, args, views, trainer, summary, out, device, phase)
+
+
+def recorded(checkpoint: str) -> dict | None:
+    """The options a checkpoint's run started with (None: a missing file, or one from before
+    checkpoints kept them); an unreadable file is reported when the run loads it."""
+    from .field import model as M
+
+    if not os.path.isfile(checkpoint):
+        return None
+    try:
+        return M.read(checkpoint).get("command_config")
+    except JobError:
+        return None
+
+
 COMMAND = Command(
     name="reconstruct",
     help="train a tri-plane radiance field on a dataset, evaluate it on held-out views, export points and a mesh",
     config=ReconstructConfig,
     run=run,
+    recorded=recorded,
 )

@@ -15,29 +15,19 @@ import numpy as np
 import torch
 
 from ..cli import Cancelled
+from ..configs import AugmentConfig, ReconstructConfig, default_of
 from ..metrics import psnr
 from ..protocol import E_INTERNAL, JobError
 from . import losses
 from . import model as M
 from . import sampler
+from .config import TrainConfig
 from .model import FieldModel
 
-DEFAULTS = dict(
-    # Concatenated planes and lr 3e-2 learned fastest in 100-step tests (product: ~6 dB behind).
-    res=128, res_start=32, channels=16, hidden=64, geo_feat=15, combine="concat", density_bias=1.0, grid_res=128,
-    sh_degree=4,
-    background="alpha", env_res=256, samples=32, bins=256, batch_rays=2048, lr=3e-2, depth_loss=0.1,
-    seed=0, grid_every=16, grid_fraction=0.125, eval_every=100, eval_pixels=4096, ckpt_every=200,
-    log_every=10, coarse_to_fine_until=0.3,
-)
-
-SYNTHETIC_WEIGHT = 0.5
-# Share of each batch's rays drawn from real views when a dataset also has synthetic ones: without
-# it, 48 in-between views would outvote 8 real ones six to one in every batch (25.62 dB, below
-# the 26.95 dB of the real views alone).
-# With it: 27.30 dB on the same views (2900 steps, images only); with off-path views as well,
-# 27.96 dB in bench/results/recon.md. 0.75 beat 0.5 (28.07 vs 27.35 dB) in runs that also had depth.
-REAL_SHARE = 0.75
+# The loss weight of a synthetic view without its own, and the share of each batch drawn from real
+# views (why each default: configs.AugmentConfig.synthetic_weight, configs.ReconstructConfig.real_share).
+SYNTHETIC_WEIGHT = default_of(AugmentConfig, "synthetic_weight")
+REAL_SHARE = default_of(ReconstructConfig, "real_share")
 
 
 def frame_weight(frame) -> float:
@@ -119,19 +109,19 @@ class PixelStore:
         return self.rays(idx.to(self.device))
 
 
-def resolution_schedule(cfg: dict) -> list[tuple[float, int]]:
+def resolution_schedule(cfg: TrainConfig) -> list[tuple[float, int]]:
     """(fraction of the budget, plane resolution): doubling from res_start up to res, the last
     level reached at ``coarse_to_fine_until`` of the budget."""
-    levels = [int(cfg["res"])]
-    while levels[0] // 2 >= int(cfg["res_start"]) and levels[0] // 2 >= 4:
+    levels = [int(cfg.res)]
+    while levels[0] // 2 >= int(cfg.res_start) and levels[0] // 2 >= 4:
         levels.insert(0, levels[0] // 2)
     if len(levels) == 1:
         return [(0.0, levels[0])]
-    until = float(cfg["coarse_to_fine_until"])
+    until = float(cfg.coarse_to_fine_until)
     return [(until * i / (len(levels) - 1), r) for i, r in enumerate(levels)]
 
 
-def resolution_at(cfg: dict, fraction: float) -> int:
+def resolution_at(cfg: TrainConfig, fraction: float) -> int:
     res = None
     for start, r in resolution_schedule(cfg):
         if fraction >= start:
@@ -143,13 +133,14 @@ _OOM = getattr(torch.cuda, "OutOfMemoryError", RuntimeError)
 
 
 class Trainer:
-    def __init__(self, cfg: dict, store: PixelStore, heldout=None, device="cpu"):
-        self.cfg = dict(DEFAULTS, **cfg)
+    def __init__(self, cfg: TrainConfig, store: PixelStore, heldout=None, device="cpu", command_config: dict | None = None):
+        self.cfg = cfg
+        self.command_config = command_config  # the user's options, kept in the checkpoint for a resume
         self.device = torch.device(device)
         self.store = store
         self.heldout = heldout  # (origins, dirs, zscale, target rgb over white) or None
-        model_cfg = dict(self.cfg, res=resolution_at(self.cfg, 0.0))
-        torch.manual_seed(int(self.cfg["seed"]))
+        model_cfg = cfg.model_config(res=resolution_at(cfg, 0.0))
+        torch.manual_seed(int(cfg.seed))
         self.model = FieldModel(model_cfg).to(self.device)
         self.opt = self._optimizer()
         self.step = 0
@@ -164,12 +155,13 @@ class Trainer:
         if m.background.env is not None:
             groups.append({"params": list(m.background.env.parameters()), "name": "env"})
         # eps small: plane texels get sparse gradients, and a large eps would stall them.
-        return torch.optim.Adam(groups, lr=self.cfg["lr"], betas=(0.9, 0.99), eps=1e-15)
+        return torch.optim.Adam(groups, lr=self.cfg.lr, betas=(0.9, 0.99), eps=1e-15)
 
     # -------------------------------------------------------------- checkpoints
 
     def state(self) -> dict:
-        return M.checkpoint(self.model, self.step, optimizer=self.opt.state_dict(), train=dict(self.cfg),
+        more = {"command_config": self.command_config} if self.command_config is not None else {}
+        return M.checkpoint(self.model, self.step, optimizer=self.opt.state_dict(), train=self.cfg.model_config(), **more,
                             elapsed=float(self.elapsed), history=list(self.history))
 
     def save(self, path: str) -> None:
@@ -225,13 +217,13 @@ class Trainer:
         # the planes then would throw away what they learned.
         if res > self.model.field.res:
             self._upsample(res)
-        lr = self.cfg["lr"] * (0.1 ** min(max(fraction, 0.0), 1.0))
+        lr = self.cfg.lr * (0.1 ** min(max(fraction, 0.0), 1.0))
         for g in self.opt.param_groups:
             g["lr"] = lr
 
     def generator(self, step: int) -> torch.Generator:
         gen = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
-        gen.manual_seed(int(self.cfg["seed"]) * 1000003 + step)
+        gen.manual_seed(int(self.cfg.seed) * 1000003 + step)
         return gen
 
     # -------------------------------------------------------------- one step
@@ -240,15 +232,15 @@ class Trainer:
         cfg = self.cfg
         gen = self.generator(self.step)
         m = self.model
-        if self.step % cfg["grid_every"] == 0 and self.step > 0:
-            m.grid.update(m.occupancy_density, gen, cfg["grid_fraction"])
-        o, d, zs, rgba, depth, w = self.store.sample(gen, cfg["batch_rays"])
+        if self.step % cfg.grid_every == 0 and self.step > 0:
+            m.grid.update(m.occupancy_density, gen, cfg.grid_fraction)
+        o, d, zs, rgba, depth, w = self.store.sample(gen, cfg.batch_rays)
         out = m.render_rays(o, d, zs, gen=gen)
         loss = losses.rgb_loss(out, rgba, w, transparent=m.background.mode == "alpha")
-        if cfg["depth_loss"] > 0 and depth is not None:
+        if cfg.depth_loss > 0 and depth is not None:
             dl = losses.depth_loss(out, depth, w, scene_scale=float((m.field.aabb[1] - m.field.aabb[0]).norm()))
             if dl is not None:
-                loss = loss + cfg["depth_loss"] * dl
+                loss = loss + cfg.depth_loss * dl
         value = float(loss.detach())
         if not math.isfinite(value):
             return value
@@ -313,15 +305,16 @@ class Trainer:
                                    code=E_INTERNAL)
                 self.step += 1
                 loss_avg = value if loss_avg is None else 0.9 * loss_avg + 0.1 * value
-                if cfg["eval_every"] and self.step % cfg["eval_every"] == 0:
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
                     self.last_psnr = self.heldout_psnr()
                     self.history.append({"step": self.step, "loss": loss_avg, "psnr": self.last_psnr})
-                if cfg["ckpt_every"] and self.step % cfg["ckpt_every"] == 0:
+                if cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
                     save("periodic")
-                if ctx is not None and (self.step % cfg["log_every"] == 0 or out_of_budget()):
+                if ctx is not None and (self.step % cfg.log_every == 0 or out_of_budget()):
+                    per_step = (time.monotonic() - session_t0) / max(1, self.step - start_step)
                     metrics = {"loss": round(loss_avg, 6), "step": self.step,
                                "occupancy": round(self.model.grid.occupancy(), 4), "res": self.model.field.res,
-                               "s_per_step": round((time.monotonic() - session_t0) / max(1, self.step - start_step), 4)}
+                               "s_per_step": round(per_step, 4), "rays_per_s": round(cfg.batch_rays / max(per_step, 1e-9))}
                     if self.last_psnr is not None:
                         metrics["psnr"] = round(self.last_psnr, 3)
                     if steps is not None:
@@ -332,7 +325,7 @@ class Trainer:
             save("cancel")  # the state at a step boundary is good: keep it to resume from
             raise
         except _OOM:
-            raise JobError(f"Out of GPU memory at {cfg['batch_rays']} rays per step",
+            raise JobError(f"Out of GPU memory at {cfg.batch_rays} rays per step",
                            hint="Use a smaller --batch-rays or --plane-res, or --device CPU")
         self.elapsed = time.monotonic() - start_time
         self.last_psnr = self.heldout_psnr()

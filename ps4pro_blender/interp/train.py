@@ -23,8 +23,9 @@ import time
 
 import numpy as np
 
-from .. import metrics
+from .. import configs, metrics
 from ..cli import Command
+from ..configs import TrainInterpConfig
 from ..protocol import JobError
 
 KS = (1, 2, 3, 4, 5, 6)
@@ -331,8 +332,6 @@ def train(ctx, args) -> dict:
     else:
         torch.use_deterministic_algorithms(True, warn_only=True)
     modes = ["geometry", "footage"] if args.mode == "both" else [args.mode]
-    if args.steps < 1 or args.batch < 1 or args.crop < 16:
-        raise JobError("--steps and --batch must be at least 1 and --crop at least 16", hint="")
 
     ctx.emit.status(f"Loading clips from {', '.join(args.data)}")
     clips = load_clips(args.data, ctx, "training", args.max_clips)
@@ -396,7 +395,7 @@ def train(ctx, args) -> dict:
         os.makedirs(ckpt_dir, exist_ok=True)
         Wt.save_atomic({"format": Wt.CKPT_FORMAT, "version": Wt.VERSION, "config": dict(model.config), "step": step,
                         "state_dict": model.state_dict(), "optimizer": opt.state_dict(),
-                        "meta": {"seed": args.seed, "modes": modes}}, ckpt)
+                        "meta": {"seed": args.seed, "modes": modes}, "command_config": configs.to_dict(args)}, ckpt)
 
     model.train()
     for step in range(start, args.steps):
@@ -454,36 +453,21 @@ def train(ctx, args) -> dict:
             "seconds_per_step": round(seconds / max(1, args.steps - start), 4), "checkpoint": ckpt if args.ckpt_every else None}
 
 
-def _arguments(parser):
-    parser.add_argument("--data", action="append", required=True, metavar="DIR",
-                        help="folder of training clips (index.json or clip_* subfolders), or one clip; repeatable")
-    parser.add_argument("--eval", action="append", metavar="DIR", help="folder of held-out clips for PSNR; repeatable")
-    parser.add_argument("--max-clips", type=int, default=0, help="use only the first N clips of each --data folder (0: all)")
-    parser.add_argument("--out", required=True, help="weights file to write")
-    parser.add_argument("--steps", type=int, default=2000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--crop", type=int, default=96, help="square crop side (clamped to the frame)")
-    parser.add_argument("--mode", choices=("geometry", "footage", "both"), default="geometry")
-    parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--resume", metavar="CKPT", help="checkpoint to continue from")
-    parser.add_argument("--init", metavar="WEIGHTS", help="start from these weights (fine-tuning; a new optimizer)")
-    parser.add_argument("--footage-share", type=float, default=1 / 3,
-                        help="with --mode both: the share of steps that train footage mode")
-    parser.add_argument("--ckpt-dir", help="checkpoint folder (default: next to --out)")
-    parser.add_argument("--ckpt-every", type=int, default=250, help="steps between checkpoints (0: none)")
-    parser.add_argument("--eval-every", type=int, default=250, help="steps between evaluations (0: only at the end)")
-    parser.add_argument("--log-every", type=int, default=10, help="steps between progress messages")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default)")
-
-
 def run(ctx, args) -> dict:
     return train(ctx, args)
+
+
+def recorded(path: str) -> dict | None:
+    """The config a checkpoint's run started with (``--resume`` goes on with it)."""
+    from . import weights as Wt
+
+    return Wt.read_checkpoint(path).get("command_config")
 
 
 COMMAND = Command(
     name="train-interp",
     help="train the interpolation network on captured clips (reproducible from --seed)",
-    add_arguments=_arguments,
+    config=TrainInterpConfig,
     run=run,
+    recorded=recorded,
 )

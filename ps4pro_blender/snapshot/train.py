@@ -30,6 +30,7 @@ import torch
 
 from .. import protocol
 from ..cli import Command
+from ..configs import TrainSnapshotConfig
 from ..metrics import psnr
 from ..protocol import JobError
 from . import decoder as D
@@ -231,13 +232,13 @@ def run(ctx, args) -> dict:
     if not covers:
         raise JobError("No cover images to train the hiding network on", hint="Pass --covers DIR with PNG/JPEG images")
     ctx.emit.status(f"Hiding network: {len(covers)} covers, {len(secrets)} secrets")
-    init = None
+    init, blocks, hidden = None, args.blocks, args.hidden
     if init_weights is not None:
         if not init_weights.get("hiding"):
             raise JobError(f"{args.hiding_init} has no hiding network to start from", hint="Leave out --hiding-init")
         init = init_weights["hiding"]
-        args.blocks, args.hidden = init_weights["hiding_config"]["blocks"], init_weights["hiding_config"]["hidden"]
-    net, hide_history = train_hiding(covers, secrets, args.hiding_steps, args.seed, args.blocks, args.hidden,
+        blocks, hidden = init_weights["hiding_config"]["blocks"], init_weights["hiding_config"]["hidden"]
+    net, hide_history = train_hiding(covers, secrets, args.hiding_steps, args.seed, blocks, hidden,
                                      lr=args.hiding_lr, cover_weight=args.cover_weight,
                                      tolerance=args.secret_tolerance, init=init, ctx=ctx)
     meta = {"seed": args.seed, "fields": fields, **dec_record, **D.decoder_shape(decoder), "hiding_steps": args.hiding_steps,
@@ -252,31 +253,5 @@ def run(ctx, args) -> dict:
             "decoder_history": dec_history, "hiding_history": hide_history}
 
 
-def _arguments(parser):
-    parser.add_argument("fields", nargs="+", help="reconstruct output folders (or folders holding them)")
-    parser.add_argument("--covers", nargs="*", default=[], help="extra folders of cover images (PNG/JPEG)")
-    # Required, with no default: a default of the shipped file would let a forgotten --out replace
-    # the extension's decoder, after which no existing snapshot decodes. A required path is simpler
-    # than a --force rule, and the weights README's commands name it anyway.
-    parser.add_argument("--out", required=True,
-                        help="weights file to write (to replace the extension's, name ps4pro_blender/weights/snapshot.pt)")
-    parser.add_argument("--work", help="folder for the distilled planes (default: next to --out, snapshot_work)")
-    parser.add_argument("--decoder-steps", type=int, default=4000)
-    parser.add_argument("--decoder-hidden", type=int, default=64, help="width of the shared decoder's layers")
-    parser.add_argument("--decoder-sh-degree", type=int, choices=(2, 4), default=2,
-                        help="view-direction detail of the decoder's colour")
-    parser.add_argument("--hiding-steps", type=int, default=6000)
-    parser.add_argument("--blocks", type=int, default=3, help="affine-coupling blocks")
-    parser.add_argument("--hidden", type=int, default=24, help="channels inside the coupling sub-networks")
-    parser.add_argument("--cover-weight", type=float, default=1.0,
-                        help="weight of the cover's change against the payload's error (higher: a cleaner-looking PNG)")
-    parser.add_argument("--secret-tolerance", type=float, default=0.0,
-                        help="payload error, in codes, that costs nothing (the decoder tolerates about one)")
-    parser.add_argument("--hiding-lr", type=float, default=1e-3, help="hiding network's learning rate (decays 10x)")
-    parser.add_argument("--hiding-init", metavar="WEIGHTS", help="start the hiding network from this weights file's")
-    parser.add_argument("--reuse-decoder", action="store_true", help="skip stage 1 when --work holds its results")
-    parser.add_argument("--seed", type=int, default=0)
-
-
 COMMAND = Command(name="train-snapshot", help="train the snapshot's shared decoder and hiding network (reproducible from --seed)",
-                  add_arguments=_arguments, run=run)
+                  config=TrainSnapshotConfig, run=run)

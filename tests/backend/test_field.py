@@ -23,6 +23,7 @@ from ps4pro_blender import views as V
 from ps4pro_blender.field import export, render, sampler
 from ps4pro_blender.field.model import FieldModel
 from ps4pro_blender.field.occupancy import OccupancyGrid
+from ps4pro_blender.field.config import TrainConfig
 from ps4pro_blender.field.trainer import PixelStore, Trainer
 
 from conftest import REPO
@@ -65,7 +66,7 @@ def views(data_dir):
 
 def trainer(views, **cfg):
     torch.use_deterministic_algorithms(True)
-    t = Trainer(dict(TINY, aabb=views["aabb"].tolist(), **cfg), PixelStore(views["train"], views["ims"], views["deps"], "cpu"),
+    t = Trainer(TrainConfig(**dict(TINY, aabb=views["aabb"].tolist(), **cfg)), PixelStore(views["train"], views["ims"], views["deps"], "cpu"),
                 views["held"], "cpu")
     R.occupancy_priors(t, views["train"], views["ims"], views["deps"], Ctx())
     return t
@@ -135,12 +136,9 @@ def test_slab_renders_analytic_opacity_and_depth():
 
 def test_stop_depth_is_where_the_ray_is_blocked():
     """Where a ray has lost 99% of its light: what hides the surfaces behind it from the camera."""
-    from ps4pro_blender.field import trainer as T
-    from ps4pro_blender.field.model import FieldModel
-
     sigma, z0, z1 = 50.0, 0.4, 0.6
-    model = FieldModel(dict(T.DEFAULTS, aabb=[[-1, -1, -1], [1, 1, 1]], res=8, grid_res=40, samples=2000, bins=400,
-                            background="alpha"))
+    model = FieldModel(TrainConfig(aabb=[[-1, -1, -1], [1, 1, 1]], res=8, grid_res=40, samples=2000, bins=400,
+                                   background="alpha").model_config())
     model.field.forward = lambda x, d: (sigma * ((x[:, 2] > z0) & (x[:, 2] < z1)).float(), torch.ones(len(x), 3))
     o, d = torch.tensor([[0.1, 0.2, 2.0], [0.9, 0.9, 2.0]]), torch.tensor([[0.0, 0.0, -1.0], [0.0, 0.0, -1.0]])
     out = model.render_rays(o, d, torch.ones(2), bg=torch.zeros(2, 3), stop_opacity=0.99)
@@ -212,7 +210,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_checkpoint(views, tmp_p
     ck = str(tmp_path / "checkpoint.pt")
     t = trainer(views, ckpt_every=4)
     t.run(None, steps=4, checkpoint_path=ck)
-    t.cfg["ckpt_every"] = 0
+    t.cfg.ckpt_every = 0
     with torch.no_grad():
         t.model.field.density_net[0].weight.fill_(float("nan"))
     with pytest.raises(protocol.JobError, match="diverged.*step 4"):
@@ -277,10 +275,7 @@ def test_a_cloudy_field_keeps_its_whole_mesh_and_says_so():
     """Views blocked right in front of the camera (floaters) cannot tell what is hidden."""
     from synthetic_dataset import FX, look_at
 
-    from ps4pro_blender.field import trainer as T
-    from ps4pro_blender.field.model import FieldModel
-
-    model = FieldModel(dict(T.DEFAULTS, aabb=[[-1, -1, -1], [1, 1, 1]], res=8, grid_res=16, background="alpha"))
+    model = FieldModel(TrainConfig(aabb=[[-1, -1, -1], [1, 1, 1]], res=8, grid_res=16, background="alpha").model_config())
     ball = lambda x: 50.0 * (0.6 - x.norm(dim=-1))  # noqa: E731 (a sphere of radius 0.5 at iso 5)
     model.field.density = ball
     model.field.forward = lambda x, d: (ball(x), torch.ones(len(x), 3))
@@ -449,11 +444,11 @@ def test_a_nan_anywhere_never_overwrites_the_last_good_checkpoint(views, tmp_pat
 def test_resolution_schedule_doubles_up_to_the_final_resolution():
     from ps4pro_blender.field.trainer import resolution_at, resolution_schedule
 
-    cfg = dict(res=128, res_start=32, coarse_to_fine_until=0.3)
+    cfg = TrainConfig(res=128, res_start=32, coarse_to_fine_until=0.3)
     assert resolution_schedule(cfg) == [(0.0, 32), (0.15, 64), (0.3, 128)]
     assert [resolution_at(cfg, f) for f in (0.0, 0.149, 0.15, 0.29, 0.3, 1.0)] == [32, 32, 64, 64, 128, 128]
-    assert resolution_schedule(dict(cfg, res_start=128)) == [(0.0, 128)]
-    assert resolution_schedule(dict(cfg, res=96, res_start=20)) == [(0.0, 24), (0.15, 48), (0.3, 96)]
+    assert resolution_schedule(TrainConfig(res=128, res_start=128)) == [(0.0, 128)]
+    assert resolution_schedule(TrainConfig(res=96, res_start=20)) == [(0.0, 24), (0.15, 48), (0.3, 96)]
 
 
 def test_upsampling_keeps_the_field_and_resizes_adams_moments(views):
@@ -520,7 +515,7 @@ def test_env_background_learns_the_colour_around_an_opaque_capture(views):
               for im in views["ims"]]
     assert R.detect_background(opaque) == "env"
     torch.use_deterministic_algorithms(True)
-    t = Trainer(dict(TINY, aabb=views["aabb"].tolist(), background="env", env_res=8),
+    t = Trainer(TrainConfig(**dict(TINY, aabb=views["aabb"].tolist(), background="env", env_res=8)),
                 PixelStore(views["train"], opaque, views["deps"], "cpu"), None, "cpu")
     R.occupancy_priors(t, views["train"], opaque, views["deps"], Ctx())
     _, d, _, _, depth, _ = t.store.sample(torch.Generator().manual_seed(1), 2048)
@@ -540,7 +535,7 @@ def test_env_background_learns_the_colour_around_an_opaque_capture(views):
 def _depth_error(views, depth_loss):
     # No occupancy priors: the depth loss is then what tells the field where the surface is.
     torch.use_deterministic_algorithms(True)
-    t = Trainer(dict(TINY, aabb=views["aabb"].tolist(), depth_loss=depth_loss),
+    t = Trainer(TrainConfig(**TINY, aabb=views["aabb"].tolist(), depth_loss=depth_loss),
                 PixelStore(views["train"], views["ims"], views["deps"], "cpu"), None, "cpu")
     t.run(None, steps=40)
     o, d, zs, _, depth, _ = t.store.sample(torch.Generator().manual_seed(1), 4096)
@@ -578,10 +573,11 @@ class RunCtx(Ctx):
 
 
 def _args(data_dir, out, *more):
-    from ps4pro_blender.cli import command_parser
+    from ps4pro_blender.cli import parse
 
-    return command_parser(R.COMMAND).parse_args([data_dir, "--out", str(out), "--steps", "2", *TINY_ARGS,
-                                                 "--mesh-res", "16", "--supersample", "1", *more])
+    _, config, _ = parse(R.COMMAND, [data_dir, "--out", str(out), "--steps", "2", *TINY_ARGS, "--mesh-res", "16",
+                                     "--supersample", "1", *more])
+    return config
 
 
 @pytest.mark.parametrize("module, name, where", [("trainer", "PixelStore", "moving the training views to cpu"),
@@ -630,3 +626,25 @@ def test_a_cancel_after_training_keeps_the_checkpoint_and_publishes_nothing(data
     images = sorted(os.path.join(out, "eval", n) for n in os.listdir(out / "eval"))
     assert images == sorted(v["image"] for v in report["views"]) and len(images) == report["test_views"] > 0
     assert torch.load(out / "field.pt", weights_only=True)["step"] == 2
+
+
+def test_a_resumed_run_goes_on_with_the_options_it_started_with(data_dir, tmp_path):
+    """--resume takes what the model is made of and how it learns from the checkpoint (a user
+    resuming from the panel need not repeat them); an option given again wins."""
+    from ps4pro_blender.cli import parse
+
+    out = tmp_path / "out"
+    R.run(RunCtx(), _args(data_dir, out, "--lr", "0.02", "--seed", "3", "--no-export"))
+    ckpt = str(out / "checkpoint.pt")
+    assert torch.load(ckpt, weights_only=True)["command_config"]["lr"] == 0.02
+
+    _, config, notes = parse(R.COMMAND, [data_dir, "--out", str(out), "--resume", ckpt, "--steps", "4",
+                                         "--no-export", "--mesh-res", "16", "--supersample", "1"])
+    assert (config.plane_res, config.channels, config.grid_res, config.samples, config.batch_rays) == (32, 8, 32, 16, 256)
+    assert (config.lr, config.seed, config.steps) == (0.02, 3, 4)  # kept, kept, and the new budget
+    assert notes and "--channels 8" in notes[0] and "--lr 0.02" in notes[0]
+    result = R.run(RunCtx(), config)  # without the recorded channels this would be refused as a mismatch
+    assert result["steps"] == 4
+
+    _, given, _ = parse(R.COMMAND, [data_dir, "--out", str(out), "--resume", ckpt, "--lr", "0.005"])
+    assert given.lr == 0.005 and given.channels == 8

@@ -169,7 +169,7 @@ def test_ui_driver_steps_never_wait_for_the_backend(prefs, synthetic, monkeypatc
     returns at once with whatever arrived, so the UI keeps drawing while the backend works."""
     import importlib
 
-    jobs = importlib.import_module(f"{addon}.operators.jobs")
+    jobs = importlib.import_module(f"{addon}.jobs.process")
     monkeypatch.setenv("PS4PRO_STEP_DELAY", "0.2")
     job = jobs.BackendJob(str(BACKEND_PYTHON), "fuse-depth", [synthetic, "--out", str(prefs.work_folder) + "/p.ply"],
                           os.path.join(prefs.work_folder, "ui-job"))

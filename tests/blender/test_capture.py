@@ -13,7 +13,7 @@ import OpenEXR
 import pytest
 from mathutils import Vector
 
-PKG = "bl_ext.user_default.ps4pro.operators"
+PKG = "bl_ext.user_default.ps4pro"
 W, H = 64, 48
 # Blender 5.0+: an output's kind (ImageFormatSettings.media_type) is set apart from its format.
 HAS_MEDIA_TYPE = bpy.app.version >= (5, 0, 0)
@@ -449,8 +449,8 @@ def test_failure_mid_capture_restores_scene_and_unmarks_old_dataset(scene, tmp_p
     out = str(tmp_path / "ds")
     assert bpy.ops.ps4pro.capture(output_dir=out, masks=True) == {"FINISHED"}
     assert not no_dataset(out)
-    render = module("capture_render")
-    driver = module("driver")
+    render = module("scene.capture_render")
+    driver = module("jobs.driver")
     real = render.render_view
     calls = []
 
@@ -475,7 +475,7 @@ def test_cancel_restores_scene(scene, tmp_path, source):
     bpy.data.objects["Cube"].select_set(True)
     before = snapshot(scene)
     out = str(tmp_path / "cancel")
-    capture = module("capture")
+    capture = module("operators.capture")
     steps = capture.capture_steps(
         bpy.context, {"source": source, "orbit_count": 4, "output_dir": out, "normals": True, "transparent": True}
     )
@@ -490,15 +490,15 @@ def test_cancel_restores_scene(scene, tmp_path, source):
 
 def test_steps_yield_once_per_view(scene, tmp_path):
     build_scene(scene)
-    capture = module("capture")
+    capture = module("operators.capture")
     progress = list(capture.capture_steps(bpy.context, {"output_dir": str(tmp_path / "s"), "depth_format": "NONE"}))
     assert [(p.done, p.total, p.text) for p in progress] == [(1, 3, "Camera"), (2, 3, "Camera"), (3, 3, "Camera")]
 
 
 def test_exr_reader_matches_openexr(scene, tmp_path):
     """Our EXR writer's files read back identically with the OpenEXR library and our reader."""
-    writer = module("dataset_writer")
-    reader = module("capture_render")
+    writer = module("scene.dataset_writer")
+    reader = module("scene.capture_render")
     rng = np.random.default_rng(0)
     z = rng.random((37, 23)).astype(np.float32) * 100
     z[0, 0] = 1e10
@@ -530,7 +530,7 @@ def test_exr_reader_reads_blender_multilayer(scene, tmp_path, interleave, depth)
     path = str(tmp_path / "ml.exr")
     next(im for im in bpy.data.images if im.type == "RENDER_RESULT").save_render(path, scene=scene)
     ref = {k: c.pixels for p in OpenEXR.File(path, separate_channels=True).parts for k, c in p.channels.items()}
-    mine = module("capture_render").read_exr(path)
+    mine = module("scene.capture_render").read_exr(path)
     assert set(mine) == set(ref) and "ViewLayer.Depth.Z" in mine
     for name, pixels in ref.items():
         np.testing.assert_array_equal(mine[name], pixels.astype(np.float32))

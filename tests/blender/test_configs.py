@@ -89,6 +89,6 @@ def test_an_operator_job_runs_with_the_config_it_records(addon, tmp_path):
     config = configs.ReconstructConfig(dataset=str(tmp_path), out=str(tmp_path / "r"), steps=30, plane_res=64,
                                        depth_loss=0.25, resume=str(tmp_path / "r" / "checkpoint.pt"))
     argv = configs.to_argv(config)
-    _, parsed = cli.parse(_command(cli, configs, "reconstruct"), argv)
+    _, parsed, _ = cli.parse(_command(cli, configs, "reconstruct"), argv)
     assert parsed == config
     assert "--plane-res" in argv and "--minutes" not in argv  # only what differs from the defaults

@@ -56,7 +56,7 @@ bpy.ops.wm.save_as_mainfile(filepath={str(tmp_path / 'after.blend')!r})
 
 
 def test_command_line_runs_operators_with_generated_options(tmp_path, addon):
-    cli = importlib.import_module(f"{ADDON}.operators.cli")
+    cli = importlib.import_module(f"{ADDON}.command_line")
     blend = build_small_scene(tmp_path / "scene.blend")
     out = tmp_path / "cap"
     code = cli.execute(
@@ -74,5 +74,5 @@ def test_command_line_runs_operators_with_generated_options(tmp_path, addon):
 
 
 def test_cli_command_is_registered(addon):
-    cli = importlib.import_module(f"{ADDON}.operators.cli")
+    cli = importlib.import_module(f"{ADDON}.command_line")
     assert cli._handle is not None

@@ -23,7 +23,7 @@ from conftest import ADDON
 def mods(addon):
     return {
         "ply": importlib.import_module(f"{addon}.ps4pro_blender.ply"),
-        "geo": importlib.import_module(f"{addon}.operators.geometry_import"),
+        "geo": importlib.import_module(f"{addon}.scene.geometry_import"),
         "imp": importlib.import_module(f"{addon}.operators.import_result"),
     }
 
@@ -443,7 +443,7 @@ def test_errors_leave_scene_unchanged(scene, mods, tmp_path):
             bpy.ops.ps4pro.import_result(filepath=str(tmp_path / name))
         assert _snapshot() == before, name
     # The Python entry point raises the same clear error.
-    OperatorError = importlib.import_module(f"{ADDON}.operators.driver").OperatorError
+    OperatorError = importlib.import_module(f"{ADDON}.errors").OperatorError
     with pytest.raises(OperatorError, match="truncated"):
         mods["imp"].import_path(bpy.context, str(tmp_path / "truncated.ply"))
     assert _snapshot() == before

@@ -132,10 +132,11 @@ def test_builder_makes_a_valid_zip(extension_zip):
 
 def test_zip_holds_the_addon_and_nothing_else(extension_zip):
     names = zipfile.ZipFile(extension_zip).namelist()
-    for required in ("blender_manifest.toml", "__init__.py", "operators/__init__.py", "panels/__init__.py",
+    for required in ("blender_manifest.toml", "__init__.py", "command_line.py", "errors.py", "operators/__init__.py",
+                     "panels/__init__.py", "settings/__init__.py", "scene/__init__.py", "jobs/__init__.py",
                      "ps4pro_blender/__init__.py", "ps4pro_blender/protocol.py", "ps4pro_blender/__main__.py"):
         assert required in names, f"{required} is missing from the zip"
-    for part in ("operators", "panels", "ps4pro_blender"):
+    for part in ("operators", "panels", "settings", "scene", "jobs", "ps4pro_blender"):
         sources = {p.relative_to(REPO).as_posix() for p in (REPO / part).rglob("*.py") if "__pycache__" not in p.parts}
         assert sources <= set(names), f"not in the zip: {sorted(sources - set(names))}"
     unwanted = [n for n in names if n.startswith(NOT_SHIPPED) or "__pycache__" in n or n.endswith((".pyc", ".zip"))]

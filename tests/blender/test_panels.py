@@ -106,7 +106,7 @@ def test_running_reconstruct_shows_the_heldout_psnr_on_its_own_label(scene, addo
     """The metrics travel as numbers, from the backend's progress message into the job state, and
     the panel draws them from there (no text is parsed)."""
     sidebar = importlib.import_module(f"{ADDON}.panels.sidebar")
-    driver = importlib.import_module(f"{ADDON}.operators.driver")
+    driver = importlib.import_module(f"{ADDON}.jobs.driver")
     state = bpy.context.window_manager.ps4pro_job
     state.running, state.operator = True, "ps4pro.reconstruct"
     try:

@@ -122,7 +122,7 @@ def test_intrinsics_over_many_settings(scene):
     while ``world_to_camera_view`` keeps the unscaled aspect. The depth test in
     test_capture.py checks such a truncated size against the rendered depth instead.
     """
-    camera_model = importlib.import_module("bl_ext.user_default.ps4pro.operators.camera_model")
+    camera_model = importlib.import_module("bl_ext.user_default.ps4pro.scene.camera_model")
     cam = setup_camera(scene, CASES["plain"])
     points = add_points(scene)
     worst = 0.0

@@ -117,8 +117,8 @@ def test_bad_render_camera_is_refused_before_training(captured, tmp_path):
 
 
 def test_dataset_folder_accepts_nerf_blender_layouts(addon, tmp_path):
-    backend = importlib.import_module(f"{ADDON}.operators.backend")
-    driver = importlib.import_module(f"{ADDON}.operators.driver")
+    backend = importlib.import_module(f"{ADDON}.jobs.backend")
+    driver = importlib.import_module(f"{ADDON}.jobs.driver")
     settings = bpy.context.scene.ps4pro
     ours, nerf, test_only, empty = (tmp_path / n for n in ("ours", "nerf", "test_only", "empty"))
     for folder, files in ((ours, ["transforms.json"]), (nerf, ["transforms_train.json", "transforms_test.json"]),

@@ -31,7 +31,7 @@ def test_failed_install_reports_and_leaves_nothing(online, monkeypatch, tmp_path
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
     monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    backend = importlib.import_module(f"{ADDON}.operators.backend")
+    backend = importlib.import_module(f"{ADDON}.jobs.backend")
     env_dir = backend.setup_env_dir()
     with pytest.raises(RuntimeError, match="Setting up the backend failed at: .*pip install.*setup_backend.log"):
         bpy.ops.ps4pro.setup_backend()

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import bpy
 
+from ..errors import OperatorError
+
 
 @dataclass
 class Progress:
@@ -46,20 +48,6 @@ class Progress:
         count = f" {self.done}/{self.total}" if self.total else ""
         words = " ".join(w for w in (self.text, self.metrics_text()) if w)
         return f"[ps4pro] {self.stage}{count}{': ' + words if words else ''}"
-
-
-class OperatorError(Exception):
-    """Ends an operator with a short ERROR report; ``hint`` says what to do about it and ``code``
-    (a ``protocol.E_*`` code, or "") lets the panel offer the fix, e.g. Set Up Backend."""
-
-    def __init__(self, message: str, hint: str = "", code: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-        self.code = code
-
-    def report_text(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
 
 
 class Cancelled(Exception):

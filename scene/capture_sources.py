@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import bpy
 from mathutils import Vector
 
-from .driver import OperatorError
+from ..errors import OperatorError
 
 DEFAULT_LENS = 50.0
 DEFAULT_SENSOR = 36.0

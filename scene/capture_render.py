@@ -21,8 +21,8 @@ import zlib
 import bpy
 import numpy as np
 
+from ..errors import OperatorError
 from . import compat
-from .driver import OperatorError
 
 # Passes each built-in engine renders (third-party engines are checked after rendering).
 ENGINE_PASSES = {

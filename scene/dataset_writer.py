@@ -22,8 +22,8 @@ import zlib
 
 import numpy as np
 
+from ..errors import OperatorError
 from ..ps4pro_blender import transforms_io
-from .driver import OperatorError
 
 SUBDIRS = ("images", "depth", "normals", "masks")
 _NUMBERED = re.compile(r"^\d{4,}\.(png|exr|npy)$")

@@ -8,9 +8,10 @@ import os
 
 import bpy
 
-from ..panels import preferences as prefs_mod
-from . import jobs
-from .driver import OperatorError, Progress, StepOperator
+from ..errors import OperatorError
+from ..settings import folders, preferences
+from . import process
+from .driver import Progress, StepOperator
 
 SETUP_ENV_NAME = "backend_env"
 
@@ -18,28 +19,28 @@ SETUP_ENV_NAME = "backend_env"
 def setup_env_dir(create: bool = False) -> str:
     """Where Set Up Backend makes the backend environment (the extension's user folder)."""
     try:
-        return prefs_mod.user_folder(SETUP_ENV_NAME, create=create)
+        return folders.user_folder(SETUP_ENV_NAME, create=create)
     except OSError:
         return ""
 
 
-def backend_python(context) -> jobs.PythonChoice:
-    prefs = prefs_mod.preferences(context)
+def backend_python(context) -> process.PythonChoice:
+    prefs = preferences.preferences(context)
     preference = bpy.path.abspath(prefs.backend_python) if prefs and prefs.backend_python else ""
     try:
-        return jobs.choose_python(preference, setup_env_dir())
-    except jobs.BackendError as exc:
+        return process.choose_python(preference, setup_env_dir())
+    except process.BackendError as exc:
         raise OperatorError(exc.message, exc.hint, exc.code) from None
 
 
 def device(context) -> str:
-    prefs = prefs_mod.preferences(context)
+    prefs = preferences.preferences(context)
     return prefs.device if prefs else "AUTO"
 
 
 def new_job_dir(context, command: str) -> str:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    folder = os.path.join(prefs_mod.work_folder(context), "jobs", f"{stamp}-{command}")
+    folder = os.path.join(folders.work_folder(context), "jobs", f"{stamp}-{command}")
     try:
         os.makedirs(folder)
     except OSError as exc:
@@ -77,7 +78,7 @@ def render_path_frames(context, camera_name: str = "") -> list[dict]:
     capture's pose and intrinsics code (``camera_model``). A camera that does not move gives one
     view, at the current frame. Raises OperatorError before anything changes; the scene's frame
     is restored afterwards."""
-    from . import camera_model, capture_sources
+    from ..scene import camera_model, capture_sources
 
     scene = context.scene
     start, end, step = scene.frame_start, scene.frame_end, max(1, scene.frame_step)
@@ -169,8 +170,8 @@ class BackendJobOperator(StepOperator):
         python = backend_python(context)
         job_dir = new_job_dir(context, self.bl_idname.split(".")[-1])
         command, argv = self.job_command(context, job_dir)
-        self.job = jobs.BackendJob(python.path, command, argv, job_dir, self.job_device(context))
-        body = jobs.run_job_steps(self.job, blocking=self.blocking)
+        self.job = process.BackendJob(python.path, command, argv, job_dir, self.job_device(context))
+        body = process.run_job_steps(self.job, blocking=self.blocking)
         try:
             while True:
                 try:
@@ -178,13 +179,13 @@ class BackendJobOperator(StepOperator):
                 except StopIteration as stop:
                     result = stop.value
                     break
-                except jobs.BackendError as exc:
+                except process.BackendError as exc:
                     hint = exc.hint or (f"See {exc.log}" if exc.log else "")
                     raise OperatorError(exc.message, hint, exc.code) from None
                 progress = None
                 for message in messages:
                     if self.blocking and message.kind != "progress":
-                        jobs.print_message(message)
+                        process.print_message(message)
                     if message.kind == "warning":
                         self.report({"WARNING"}, message.get("text", ""))
                     elif message.kind == "status":

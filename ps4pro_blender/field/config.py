@@ -1,0 +1,61 @@
+"""The trainer's config: what ``reconstruct`` resolved from its command config (the user's
+options, the scene's bounds and background) plus the trainer's own knobs, which no user sets.
+
+User-facing defaults are read from ``configs.ReconstructConfig`` so that each number lives in one
+place; the internal ones are here, each with why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ..configs import ReconstructConfig, default_of
+
+
+def _user(name: str):
+    return default_of(ReconstructConfig, name)
+
+
+@dataclass
+class TrainConfig:
+    aabb: list = field(default_factory=lambda: [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])  # scene bounds, (2, 3)
+    background: str = "alpha"  # resolved: "alpha" or "env", never "auto"
+    # The user's options (ReconstructConfig says what each one means).
+    res: int = _user("plane_res")
+    channels: int = _user("channels")
+    combine: str = _user("combine")
+    sh_degree: int = _user("sh_degree")
+    grid_res: int = _user("grid_res")
+    env_res: int = _user("env_res")
+    samples: int = _user("samples")
+    batch_rays: int = _user("batch_rays")
+    lr: float = _user("lr")
+    depth_loss: float = _user("depth_loss")
+    seed: int = _user("seed")
+    # Internal knobs.
+    res_start: int = 32  # coarse-to-fine starts here (a quarter of the final planes, at least 32)
+    coarse_to_fine_until: float = 0.3  # share of the budget by which the planes reach full size
+    hidden: int = 64  # MLP width: the planes carry the detail, a small MLP decodes it fastest
+    geo_feat: int = 15  # features passed from the density MLP to the colour MLP
+    density_bias: float = 1.0  # initial density offset, so that early rays see something to learn from
+    bins: int = 256  # ray-marching bins over the scene: twice the grid's cells, so no cell is skipped
+    grid_every: int = 16  # steps between occupancy grid updates
+    grid_fraction: float = 0.125  # share of the grid's cells re-evaluated per update
+    eval_every: int = 100  # steps between held-out PSNR readings (each reads back from the device)
+    eval_pixels: int = 4096  # held-out pixels in the running PSNR
+    ckpt_every: int = 200  # steps between checkpoints
+    log_every: int = 10  # steps between progress messages
+
+    @classmethod
+    def from_command(cls, config: ReconstructConfig, aabb, background: str) -> "TrainConfig":
+        """The trainer's config for a ``reconstruct`` run on a scene with these bounds and background."""
+        return cls(aabb=[list(map(float, row)) for row in aabb], background=background, res=config.plane_res,
+                   res_start=min(config.plane_res, max(32, config.plane_res // 4)), channels=config.channels,
+                   combine=config.combine, sh_degree=config.sh_degree, grid_res=config.grid_res, env_res=config.env_res,
+                   samples=config.samples, bins=2 * config.grid_res, batch_rays=config.batch_rays, lr=config.lr,
+                   depth_loss=config.depth_loss, seed=config.seed)
+
+    def model_config(self, **override) -> dict:
+        """The dict a ``FieldModel`` is built from (the checkpoint's format, so a plain dict)."""
+        return dict(dataclasses.asdict(self), **override)
