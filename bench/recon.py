@@ -9,7 +9,7 @@ field on a held-out Blender scene, dense and sparse, with and without augmentati
    views on a ring), each with the same 12 test views off every capture path. Skipped for captures
    that exist.
 2. Every run is the product's own commands in their own processes, as a user would run them:
-   ``python -m ps4pro_blender interpolate`` (the augmentation runs) then ``python -m ps4pro_blender
+   ``python -m ps4pro_blender augment`` (the augmentation runs) then ``python -m ps4pro_blender
    reconstruct`` with a time budget. Sparse runs, all with the same budget:
    - ``rgb``: images only (``--ignore-depth``);
    - ``geometry``: + geometry-aware PS4PRO views (``augment --mode geometry``, with views
