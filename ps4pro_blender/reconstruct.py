@@ -3,7 +3,8 @@ export a coloured point cloud and a mesh.
 
 Writes into ``--out``: ``checkpoint.pt`` (while training, atomically; resume with ``--resume``),
 ``field.pt`` (the finished field), ``eval.json`` and ``eval/*.png`` (ground truth | render, test
-views only), ``points.ply``, ``mesh.ply`` and, with ``--render-path``, ``renders/*.png``.
+views only), ``points.ply``, ``mesh.ply``, ``splats.ply`` (the field as 3D Gaussians, in the 3DGS
+layout: ``field/splats.py``) and, with ``--render-path``, ``renders/*.png``.
 A cancel keeps the last checkpoint and writes no finished output: the finished outputs are made in
 ``.reconstruct-partial/`` and renamed into place only when all of them are done (earlier outputs of
 the same names stay as they were until then).
@@ -223,11 +224,11 @@ def make_trainer(ctx, args, views: Views, device, phase: dict):
     from .field.trainer import PixelStore, Trainer
 
     background = args.background if args.background != "auto" else detect_background(views.images)
-    cfg = TrainConfig.from_command(args, scene_bounds(views.data, views.train, views.depths, ctx), background)
+    cfg = TrainConfig.from_command(args, scene_bounds(views.data, views.train, views.depths, ctx), background, device)
     phase["now"] = f"moving the training views to {device}"
     heldout = heldout_pixels(views.test, views.test_images, device, background == "alpha", cfg.eval_pixels, args.seed)
     ctx.emit.status(f"{len(views.train)} training views, {len(views.test)} test views, background {background}, "
-                    f"device {device}")
+                    f"device {device}, {cfg.batch_rays} rays per step")
     store = PixelStore(views.train, views.images, views.depths, device, views.confidences, args.real_share)
     trainer = Trainer(cfg, store, heldout, device, command_config=configs.to_dict(args))
     if args.resume:
@@ -241,6 +242,20 @@ def make_trainer(ctx, args, views: Views, device, phase: dict):
     return trainer
 
 
+EXPORT_VIEWS = 32  # cameras whose renders make the point cloud and judge what the mesh keeps
+
+
+def export_views(frames: list) -> list:
+    """The real training cameras the export renders, at most ``EXPORT_VIEWS`` spread evenly over
+    them: synthetic views add no camera a real one lacks, and rendering every view (126 in the demo,
+    synthetic ones included) took minutes on the CPU, where the export should cost a small share of
+    training."""
+    real = [f for f in frames if not f.extra.get("synthetic")] or list(frames)
+    if len(real) <= EXPORT_VIEWS:
+        return real
+    return [real[int(i * len(real) / EXPORT_VIEWS)] for i in range(EXPORT_VIEWS)]
+
+
 def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, device, phase: dict) -> dict:
     """Evaluate, export and render into a staging folder, then publish it all at once: a cancel or
     an error here keeps checkpoint.pt and leaves no output that looks finished."""
@@ -249,6 +264,7 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
     from .field import evaluate as E
     from .field import export as X
     from .field import model as M
+    from .field import splats
 
     stage = os.path.join(out, PARTIAL)
     shutil.rmtree(stage, ignore_errors=True)  # a killed run's leftovers
@@ -277,21 +293,27 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
         result = {"field": os.path.join(out, "field.pt"), "checkpoint": os.path.join(out, "checkpoint.pt"),
                   "eval": os.path.join(out, "eval.json"), "psnr": report["psnr"], "ssim": report["ssim"],
                   "steps": trainer.step, "train_seconds": summary["train_seconds"],
-                  "seconds_per_step": summary["seconds_per_step"], "test_views": len(views.test),
+                  "seconds_per_step": summary["seconds_per_step"], "rays_per_second": summary["rays_per_second"],
+                  "samples_per_second": summary["samples_per_second"], "test_views": len(views.test),
                   "background": background, "device": str(device), "points": None, "mesh": None}
         if views.split_note:
             result["split_note"] = views.split_note
         if not args.no_export:
             phase["now"] = "rendering the training views for the point cloud"
-            rendered = X.render_views(model, views.train, device, ctx=ctx)
+            rendered = X.render_views(model, export_views(views.train), device, ctx=ctx)
             points, colors, extra = X.points_from_views(model, rendered)
             ply.write_ply(os.path.join(stage, "points.ply"), points, colors, extra=extra,
                           comments=["PS4PRO reconstruct points"])
+            phase["now"] = "exporting the 3D Gaussians"
+            ctx.progress("Exporting 3D Gaussians", 0, 1)
+            splats.write(os.path.join(stage, "splats.ply"),
+                         splats.gaussians(model, points, extra["opacity"], X.point_spacing(model), device))
             phase["now"] = f"exporting the mesh (--mesh-res {args.mesh_res})"
             verts, vcolors, faces, level = X.mesh_from_field(model, device, res=args.mesh_res,
                                                              seen_by=None if args.keep_unseen else rendered, ctx=ctx)
             ply.write_ply(os.path.join(stage, "mesh.ply"), verts, vcolors, faces=faces, comments=["PS4PRO reconstruct mesh"])
             result.update(points=os.path.join(out, "points.ply"), num_points=int(len(points)),
+                          splats=os.path.join(out, "splats.ply"),
                           mesh=os.path.join(out, "mesh.ply"), num_vertices=int(len(verts)), num_faces=int(len(faces)),
                           mesh_level=level)
         if args.render_path:

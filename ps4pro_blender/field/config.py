@@ -17,6 +17,13 @@ def _user(name: str):
     return default_of(ReconstructConfig, name)
 
 
+BATCH_RAYS = {"cpu": 2048, "cuda": 65536}  # rays per step by device (configs.ReconstructConfig.batch_rays)
+
+
+def device_batch(device) -> int:
+    return BATCH_RAYS.get(getattr(device, "type", str(device)), BATCH_RAYS["cpu"])
+
+
 @dataclass
 class TrainConfig:
     aabb: list = field(default_factory=lambda: [[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])  # scene bounds, (2, 3)
@@ -29,7 +36,8 @@ class TrainConfig:
     grid_res: int = _user("grid_res")
     env_res: int = _user("env_res")
     samples: int = _user("samples")
-    batch_rays: int = _user("batch_rays")
+    probe: int = _user("probe")
+    batch_rays: int = 2048  # resolved for the device: see configs.ReconstructConfig.batch_rays
     lr: float = _user("lr")
     depth_loss: float = _user("depth_loss")
     seed: int = _user("seed")
@@ -48,12 +56,13 @@ class TrainConfig:
     log_every: int = 10  # steps between progress messages
 
     @classmethod
-    def from_command(cls, config: ReconstructConfig, aabb, background: str) -> "TrainConfig":
-        """The trainer's config for a ``reconstruct`` run on a scene with these bounds and background."""
+    def from_command(cls, config: ReconstructConfig, aabb, background: str, device: str = "cpu") -> "TrainConfig":
+        """The trainer's config for a ``reconstruct`` run on a scene with these bounds and background,
+        on this device (what the user left at 0 is chosen for it)."""
         return cls(aabb=[list(map(float, row)) for row in aabb], background=background, res=config.plane_res,
                    res_start=min(config.plane_res, max(32, config.plane_res // 4)), channels=config.channels,
                    combine=config.combine, sh_degree=config.sh_degree, grid_res=config.grid_res, env_res=config.env_res,
-                   samples=config.samples, bins=2 * config.grid_res, batch_rays=config.batch_rays, lr=config.lr,
+                   samples=config.samples, probe=config.probe, bins=2 * config.grid_res, batch_rays=config.batch_rays or device_batch(device), lr=config.lr,
                    depth_loss=config.depth_loss, seed=config.seed)
 
     def model_config(self, **override) -> dict:

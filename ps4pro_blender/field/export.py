@@ -93,13 +93,18 @@ def render_views(model, frames, device, max_rays: int = 65536, chunk: int = 1638
 # ----------------------------------------------------------------------------- points
 
 
+def point_spacing(model) -> float:
+    """The exported points' spacing (their voxel): 1/256 of the scene's diagonal."""
+    aabb = model.field.aabb.detach().cpu().numpy().astype(np.float64)
+    return float(np.linalg.norm(aabb[1] - aabb[0])) / 256.0
+
+
 def points_from_views(model, views: list[ViewRender], min_opacity: float = 0.5, voxel: float = 0.0,
                       min_neighbours: int = 4):
     """Points (N, 3) float32, colours (N, 3) uint8, extra {"opacity", "views"} (N,) float32: the
     views' opaque pixels lifted to 3-D and merged per voxel, floaters dropped."""
     aabb = model.field.aabb.detach().cpu().numpy().astype(np.float64)
-    diag = float(np.linalg.norm(aabb[1] - aabb[0]))
-    voxel = voxel if voxel > 0 else diag / 256.0
+    voxel = voxel if voxel > 0 else point_spacing(model)
     acc = fusion.VoxelAccumulator(voxel, aabb[0] - voxel)
     opac = fusion.VoxelAccumulator(voxel, aabb[0] - voxel)
     for view in views:

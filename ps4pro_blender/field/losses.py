@@ -24,11 +24,13 @@ def rgb_loss(out: dict, rgba: torch.Tensor, weights: torch.Tensor, transparent: 
     return (weights * err).sum() / weights.sum().clamp(min=1e-6)
 
 
-def depth_loss(out: dict, depth: torch.Tensor, weights: torch.Tensor, scene_scale: float) -> torch.Tensor | None:
+def depth_loss(out: dict, depth: torch.Tensor, weights: torch.Tensor, scene_scale: float) -> torch.Tensor:
     """Weighted mean absolute depth error as a share of the scene's diagonal, over rays whose view
-    has a finite depth there (None when no ray has one)."""
+    has a finite depth there (0 when no ray has one). Masked, not indexed, so that it never waits
+    for the device; both sides are made finite before the difference, so that a masked-out NaN
+    cannot reach the gradient."""
     valid = torch.isfinite(depth) & (depth > 0) & (depth < 1e9) & torch.isfinite(out["depth"])
-    if not bool(valid.any()):
-        return None
-    err = (out["depth"][valid] - depth[valid]).abs() / scene_scale
-    return (weights[valid] * err).sum() / weights[valid].sum().clamp(min=1e-6)
+    pred = torch.where(valid, out["depth"], torch.zeros_like(depth))
+    true = torch.where(valid, depth, torch.zeros_like(depth))
+    w = weights * valid
+    return (w * (pred - true).abs()).sum() / scene_scale / w.sum().clamp(min=1e-6)

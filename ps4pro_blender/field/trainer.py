@@ -47,7 +47,7 @@ class PixelStore:
         sizes = [f.w * f.h for f in frames]
         synthetic = [bool(f.extra.get("synthetic")) for f in frames]
         # Pixel ranges of the real and the synthetic views, for stratified sampling (see sample()).
-        self.groups = [self._group(sizes, [s == flag for s in synthetic]) for flag in (False, True)]
+        self.groups = [self._group(sizes, [s == flag for s in synthetic], device) for flag in (False, True)]
         self.real_share = float(real_share) if all(g is not None for g in self.groups) else None
         self.offsets = torch.tensor(np.concatenate([[0], np.cumsum(sizes)]), dtype=torch.long, device=device)
         self.count = int(self.offsets[-1])
@@ -83,7 +83,7 @@ class PixelStore:
         return o, d, zs, rgba, depth, w
 
     @staticmethod
-    def _group(sizes, member):
+    def _group(sizes, member, device):
         """The member frames' pixels as one range: (cumulative pixel counts, the shift from a
         group-local pixel to its global index per frame, the group's size); None if no member."""
         starts = np.concatenate([[0], np.cumsum(sizes)])[:-1]
@@ -91,13 +91,15 @@ class PixelStore:
         if not keep:
             return None
         cum = np.cumsum([sizes[i] for i in keep])
-        return (torch.tensor(cum, dtype=torch.long), torch.tensor(starts[keep] - (cum - [sizes[i] for i in keep]),
-                                                                  dtype=torch.long), int(cum[-1]))
+        shift = starts[keep] - (cum - [sizes[i] for i in keep])
+        return (torch.tensor(cum, dtype=torch.long, device=device), torch.tensor(shift, dtype=torch.long, device=device),
+                int(cum[-1]))
 
     @staticmethod
     def _draw(gen, n: int, group) -> torch.Tensor:
         cum, shift, total = group
-        local = torch.randint(0, total, (n,), generator=gen, device=gen.device).cpu()
+        # On the generator's device, which is the store's: no round trip through the host.
+        local = torch.randint(0, total, (n,), generator=gen, device=gen.device).to(cum.device)
         return local + shift[torch.searchsorted(cum, local, right=True)]
 
     def sample(self, gen: torch.Generator, n: int):
@@ -147,6 +149,9 @@ class Trainer:
         self.elapsed = 0.0  # training seconds before this session (resume)
         self.last_psnr = None
         self.history = []
+        self.saved = None  # (step, path) of the last checkpoint written
+        self.samples_done = torch.zeros((), dtype=torch.long, device=self.device)  # field evaluations, this session
+        self.scene_scale = float(np.linalg.norm(np.subtract(cfg.aabb[1], cfg.aabb[0])))  # the aabb's diagonal
 
     def _optimizer(self):
         m = self.model
@@ -155,7 +160,8 @@ class Trainer:
         if m.background.env is not None:
             groups.append({"params": list(m.background.env.parameters()), "name": "env"})
         # eps small: plane texels get sparse gradients, and a large eps would stall them.
-        return torch.optim.Adam(groups, lr=self.cfg.lr, betas=(0.9, 0.99), eps=1e-15)
+        # Fused on a GPU: one kernel for all parameters instead of several per tensor.
+        return torch.optim.Adam(groups, lr=self.cfg.lr, betas=(0.9, 0.99), eps=1e-15, fused=self.device.type == "cuda")
 
     # -------------------------------------------------------------- checkpoints
 
@@ -175,6 +181,7 @@ class Trainer:
                                hint="Lower the learning rate (--lr) or change --seed, and resume from the checkpoint",
                                code=E_INTERNAL)
         M.save_atomic(self.state(), path)
+        self.saved = (self.step, path)
 
     def load(self, path: str) -> None:
         ck = M.read(path, self.device)
@@ -228,7 +235,9 @@ class Trainer:
 
     # -------------------------------------------------------------- one step
 
-    def train_step(self) -> float:
+    def train_step(self) -> torch.Tensor:
+        """One step; returns the loss as a tensor on the device (reading it would wait for the
+        device, so the loop reads it only every ``log_every`` steps)."""
         cfg = self.cfg
         gen = self.generator(self.step)
         m = self.model
@@ -238,16 +247,12 @@ class Trainer:
         out = m.render_rays(o, d, zs, gen=gen)
         loss = losses.rgb_loss(out, rgba, w, transparent=m.background.mode == "alpha")
         if cfg.depth_loss > 0 and depth is not None:
-            dl = losses.depth_loss(out, depth, w, scene_scale=float((m.field.aabb[1] - m.field.aabb[0]).norm()))
-            if dl is not None:
-                loss = loss + cfg.depth_loss * dl
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            return value
+            loss = loss + cfg.depth_loss * losses.depth_loss(out, depth, w, scene_scale=self.scene_scale)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
-        return value
+        self.samples_done += out["samples"]
+        return loss.detach()
 
     @torch.no_grad()
     def heldout_psnr(self, chunk: int = 8192) -> float | None:
@@ -272,7 +277,6 @@ class Trainer:
         start_step = self.step
         session_t0 = time.monotonic()
         loss_avg = None
-        last_saved = None
 
         def fraction():
             if steps is not None:
@@ -285,52 +289,74 @@ class Trainer:
             return seconds is not None and time.monotonic() - start_time >= seconds
 
         def save(reason):
-            nonlocal last_saved
             if checkpoint_path:
                 self.elapsed = time.monotonic() - start_time
                 self.save(checkpoint_path)
-                last_saved = self.step
+
+        def diverged(loss) -> bool:
+            return not math.isfinite(float(loss))
+
+        def stop_diverged():
+            where = (f"the last good checkpoint (step {self.saved[0]}) is {self.saved[1]}" if self.saved
+                     else "no checkpoint was written yet")
+            raise JobError(f"Training diverged by step {self.step}: the loss is not finite; {where}",
+                           hint="Lower the learning rate (--lr), change --seed, or resume from the checkpoint",
+                           code=E_INTERNAL)
 
         try:
             while not out_of_budget():
                 if ctx is not None:
                     ctx.check_cancel()
                 self._apply_schedule(fraction())
-                value = self.train_step()
-                if not math.isfinite(value):
-                    where = (f"the last good checkpoint (step {last_saved}) is {checkpoint_path}" if last_saved is not None
-                             else "no checkpoint was written yet")
-                    raise JobError(f"Training diverged at step {self.step}: the loss is {value}; {where}",
-                                   hint="Lower the learning rate (--lr), change --seed, or resume from the checkpoint",
-                                   code=E_INTERNAL)
+                loss = self.train_step()
                 self.step += 1
-                loss_avg = value if loss_avg is None else 0.9 * loss_avg + 0.1 * value
-                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                loss_avg = loss if loss_avg is None else 0.9 * loss_avg + 0.1 * loss
+                # Reading the loss waits for the device: only every log_every steps, and before any
+                # state is kept (a checkpoint never holds a diverged field: save() refuses it too).
+                logging = self.step % cfg.log_every == 0 or out_of_budget()
+                evaluating = cfg.eval_every and self.step % cfg.eval_every == 0
+                saving = cfg.ckpt_every and self.step % cfg.ckpt_every == 0
+                if (logging or evaluating or saving) and diverged(loss_avg):
+                    stop_diverged()
+                if evaluating:
                     self.last_psnr = self.heldout_psnr()
-                    self.history.append({"step": self.step, "loss": loss_avg, "psnr": self.last_psnr})
-                if cfg.ckpt_every and self.step % cfg.ckpt_every == 0:
+                    self.history.append({"step": self.step, "seconds": round(time.monotonic() - start_time, 2),
+                                         "loss": float(loss_avg), "psnr": self.last_psnr})
+                if saving:
                     save("periodic")
-                if ctx is not None and (self.step % cfg.log_every == 0 or out_of_budget()):
-                    per_step = (time.monotonic() - session_t0) / max(1, self.step - start_step)
-                    metrics = {"loss": round(loss_avg, 6), "step": self.step,
-                               "occupancy": round(self.model.grid.occupancy(), 4), "res": self.model.field.res,
-                               "s_per_step": round(per_step, 4), "rays_per_s": round(cfg.batch_rays / max(per_step, 1e-9))}
-                    if self.last_psnr is not None:
-                        metrics["psnr"] = round(self.last_psnr, 3)
-                    if steps is not None:
-                        ctx.progress("Training", self.step, steps, **metrics)
-                    else:
-                        ctx.progress("Training", int(time.monotonic() - start_time), int(math.ceil(seconds)), **metrics)
+                if ctx is not None and logging:
+                    stage, done, total, metrics = self._progress(steps, seconds, start_time, session_t0, start_step,
+                                                                 loss_avg)
+                    ctx.progress(stage, done, total, **metrics)
         except (Cancelled, KeyboardInterrupt):
             save("cancel")  # the state at a step boundary is good: keep it to resume from
             raise
         except _OOM:
             raise JobError(f"Out of GPU memory at {cfg.batch_rays} rays per step",
                            hint="Use a smaller --batch-rays or --plane-res, or --device CPU")
+        if loss_avg is not None and diverged(loss_avg):
+            stop_diverged()
         self.elapsed = time.monotonic() - start_time
+        loss_avg = None if loss_avg is None else float(loss_avg)
+        session = time.monotonic() - session_t0
         self.last_psnr = self.heldout_psnr()
         if not self.history or self.history[-1]["step"] != self.step:
-            self.history.append({"step": self.step, "loss": loss_avg, "psnr": self.last_psnr})
+            self.history.append({"step": self.step, "seconds": round(self.elapsed, 2), "loss": loss_avg,
+                                 "psnr": self.last_psnr})
         return {"steps": self.step, "train_seconds": round(self.elapsed, 3), "loss": loss_avg,
                 "heldout_psnr": self.last_psnr,
-                "seconds_per_step": round(self.elapsed / max(1, self.step), 5)}
+                "seconds_per_step": round(self.elapsed / max(1, self.step), 5),
+                "rays_per_second": round(cfg.batch_rays * (self.step - start_step) / max(session, 1e-9)),
+                "samples_per_second": round(int(self.samples_done) / max(session, 1e-9))}
+
+    def _progress(self, steps, seconds, start_time, session_t0, start_step, loss_avg):
+        """The arguments of ctx.progress: the stage, done, total and the metrics the panel shows."""
+        per_step = (time.monotonic() - session_t0) / max(1, self.step - start_step)
+        metrics = {"loss": round(float(loss_avg), 6), "step": self.step,
+                   "occupancy": round(self.model.grid.occupancy(), 4), "res": self.model.field.res,
+                   "s_per_step": round(per_step, 4), "rays_per_s": round(self.cfg.batch_rays / max(per_step, 1e-9))}
+        if self.last_psnr is not None:
+            metrics["psnr"] = round(self.last_psnr, 3)
+        if steps is not None:
+            return "Training", self.step, steps, metrics
+        return "Training", int(time.monotonic() - start_time), int(math.ceil(seconds)), metrics

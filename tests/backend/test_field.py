@@ -622,7 +622,8 @@ def test_a_cancel_after_training_keeps_the_checkpoint_and_publishes_nothing(data
     result = R.run(RunCtx(), _args(data_dir, out))
     assert result["field"] == str(out / "field.pt") and result["mesh"] == str(out / "mesh.ply")
     report = json.load(open(out / "eval.json"))
-    assert sorted(os.listdir(out)) == sorted(["checkpoint.pt", "eval", "eval.json", "field.pt", "mesh.ply", "points.ply"])
+    assert sorted(os.listdir(out)) == sorted(["checkpoint.pt", "eval", "eval.json", "field.pt", "mesh.ply", "points.ply",
+                                           "splats.ply"])
     images = sorted(os.path.join(out, "eval", n) for n in os.listdir(out / "eval"))
     assert images == sorted(v["image"] for v in report["views"]) and len(images) == report["test_views"] > 0
     assert torch.load(out / "field.pt", weights_only=True)["step"] == 2
@@ -648,3 +649,97 @@ def test_a_resumed_run_goes_on_with_the_options_it_started_with(data_dir, tmp_pa
 
     _, given, _ = parse(R.COMMAND, [data_dir, "--out", str(out), "--resume", ckpt, "--lr", "0.005"])
     assert given.lr == 0.005 and given.channels == 8
+
+
+def test_splats_are_the_field_as_3dgs_gaussians_that_read_back(tmp_path):
+    """splats.ply in the 3DGS layout: discs in the surface (normal from the density), the field's
+    own view-dependent colour in the SH coefficients, logit opacity, log scales, unit quaternions."""
+    from ps4pro_blender import ply
+    from ps4pro_blender.field import splats
+
+    model = FieldModel(TrainConfig(aabb=[[-1, -1, -1], [1, 1, 1]], res=8, grid_res=16).model_config())
+    ball = lambda x: torch.exp(50.0 * (0.5 - x.norm(dim=-1)))  # noqa: E731 (density rises into a sphere of radius 0.5)
+    model.field.density = ball
+    model.field._density = lambda x: (ball(x), x)  # "geometry features": the point itself
+    # Colour: red rises as the view turns towards +x, blue is constant (sh_encode's band 3 is -0.4886 x).
+
+    class Colour(torch.nn.Module):
+        def forward(self, f):
+            return torch.stack([-4.0 * f[:, 3 + 3], torch.zeros(len(f)), torch.full((len(f),), 1.0)], -1)
+
+    model.field.color_net = Colour()
+
+    pts = splats.fibonacci_sphere(400) * 0.5
+    props = splats.gaussians(model, pts, np.full(len(pts), 0.9), spacing=0.01)
+    path = tmp_path / "splats.ply"
+    splats.write(str(path), props)
+
+    header = path.read_bytes().split(b"end_header")[0].decode()
+    names = [line.split()[-1] for line in header.splitlines() if line.startswith("property")]
+    expected = (["x", "y", "z", "nx", "ny", "nz", "f_dc_0", "f_dc_1", "f_dc_2"] + [f"f_rest_{i}" for i in range(45)]
+                + ["opacity", "scale_0", "scale_1", "scale_2", "rot_0", "rot_1", "rot_2", "rot_3"])
+    assert names == expected and "property float f_rest_44" in header
+    back = ply.read_ply(path)
+    got = dict(back.extra, x=back.points[:, 0], y=back.points[:, 1], z=back.points[:, 2])
+    assert np.allclose(back.points, pts, atol=1e-6)
+
+    normal = np.stack([got["nx"], got["ny"], got["nz"]], -1)
+    assert (np.sum(normal * pts / 0.5, -1) > 0.999).all()  # outward, from the density's gradient
+    w, x, y, z = (got[f"rot_{k}"].astype(np.float64) for k in range(4))
+    assert np.allclose(w * w + x * x + y * y + z * z, 1.0, atol=1e-5)
+    rotated_z = np.stack([2 * (x * z + w * y), 2 * (y * z - w * x), 1 - 2 * (x * x + y * y)], -1)
+    assert np.allclose(rotated_z, normal, atol=1e-4)  # the disc's thin axis is the normal
+    assert np.allclose(1 / (1 + np.exp(-got["opacity"])), 0.9, atol=1e-5)
+    assert np.allclose(np.exp(got["scale_0"]), splats.WIDTH * 0.01, rtol=1e-5)
+    assert np.allclose(np.exp(got["scale_2"]), splats.WIDTH * splats.THICKNESS * 0.01, rtol=1e-5)
+
+    # What a 3DGS viewer shows, seen head-on from a few directions, is the field's own colour.
+    for direction in ([-1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.6, -0.8]):
+        d = np.asarray(direction) / np.linalg.norm(direction)
+        front = np.sum(normal * d, -1) < -0.3  # points on the side that faces this camera
+        shown = splats.colour_at(got, d)[front]
+        dt = torch.as_tensor(d, dtype=torch.float32).expand(int(front.sum()), 3)
+        from ps4pro_blender.field.triplane import sh_encode
+
+        feats = torch.cat([torch.as_tensor(pts[front], dtype=torch.float32), sh_encode(dt, 4)], -1)
+        truth = torch.sigmoid(model.field.color_net(feats)).numpy()
+        assert front.sum() > 50 and np.abs(shown - truth).max() < 0.02, np.abs(shown - truth).max()
+
+
+def test_the_gpu_way_of_marching_renders_what_the_cpu_way_does(views):
+    """Without compaction (every ray marched, no host sync: how a GPU runs) the render is the same
+    as with it (only the rays that meet occupied space: how the CPU runs), probe and all."""
+    t = trainer(views, probe=16)
+    t.run(None, steps=30)
+    o, d, zs, _, _, _ = t.store.sample(torch.Generator().manual_seed(3), 512)
+    with torch.no_grad():
+        t.model.compact = True
+        a = t.model.render_rays(o, d, zs, stop_opacity=0.99)
+        t.model.compact = False
+        b = t.model.render_rays(o, d, zs, stop_opacity=0.99)
+    for key in ("rgb", "opacity", "stop_depth"):
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+    assert torch.equal(torch.isnan(a["depth"]), torch.isnan(b["depth"]))
+    assert int(a["samples"]) == int(b["samples"]) > 0
+
+
+def test_the_probe_puts_samples_only_where_the_ray_still_sees(views):
+    """With the probe, no trained sample lies behind the point where the ray's light is gone."""
+    from ps4pro_blender.field import sampler
+
+    t = trainer(views, probe=32)
+    t.run(None, steps=60)
+    m = t.model
+    o, d, zs, _, _, _ = t.store.sample(torch.Generator().manual_seed(5), 1024)
+    with torch.no_grad():
+        near, far, hit = sampler.intersect_aabb(o, d, m.field.aabb)
+        bins = sampler.occupied_bins(o, d, near, far, m.grid, m.bins)
+        tp, step, active = sampler.place_samples(bins, m.probe)
+        active &= hit
+        sigma = m.field.density((o[:, None] + d[:, None] * tp[..., None]).reshape(-1, 3)).view(tp.shape)
+        end = sampler.visible_end(tp, step, sigma, far)
+        t2, _, _ = sampler.place_samples(bins, m.samples, end=end)
+    blocked = active & (end < far - 1e-6)
+    assert int(blocked.sum()) > 20  # the plane blocks many rays
+    assert (t2[blocked] <= end[blocked, None] + 1e-5).all()
+    assert (bins.occupied_before(end) <= bins.cdf[:, -1] + 1e-6).all()
