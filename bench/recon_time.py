@@ -60,8 +60,10 @@ def write(rows: list[dict], args) -> None:
     lines = [
         "# Time to quality: held-out PSNR against the training budget", "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M')} with `.venv/backend/bin/python bench/recon_time.py "
-        f"{' '.join(args.captures_as_given)} --device {args.device} --budgets {','.join(f'{b:g}' for b in args.budgets)}"
-        f"{' -- ' + ' '.join(args.extra) if args.extra else ''}`.", "",
+        f"{' '.join('DATA/' + scene_name(Path(c).resolve()) for c in args.captures_as_given)} --device {args.device} "
+        f"--budgets {','.join(f'{b:g}' for b in args.budgets)}{' -- ' + ' '.join(args.extra) if args.extra else ''}`, "
+        "each capture made by `.venv/blender/bin/python bench/recon_capture.py DATA/NAME --seed N --only dense_alpha` "
+        "(NAME b502: seed 502, b503: seed 503; `procedural.build_scene` of the held-out eval family).", "",
         f"- Machine: {machine.describe()}; torch {torch.__version__}; device {args.device}",
         "- Each row is its own `reconstruct` run with that budget (the schedule scales with the budget); PSNR/SSIM "
         "are its evaluation on the capture's 12 held-out test views (2 x 2 rays per pixel).",
