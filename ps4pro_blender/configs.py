@@ -103,9 +103,11 @@ class ReconstructConfig:
                                "2: a little faster)", choices=(2, 4), kept=True)
     grid_res: int = option(128, "occupancy grid resolution (cells a side)", lo=8, hi=512, kept=True)
     samples: int = option(32, "samples per ray in the occupied space it can see", lo=1, hi=1024, kept=True)
-    probe: int = option(32, "density-only samples per ray that find where it stops seeing (0: none; every sample "
-                            "then spreads over all occupied space, about half of it hidden behind surfaces)",
-                        lo=0, hi=1024, kept=True)
+    # Off by default: at 10 CPU minutes it gave +0.13 dB on one held-out capture and -0.17 dB on
+    # another (bench/results/recon_time_cpu.md against recon_time_cpu_probe0.md); not yet measured on a GPU.
+    probe: int = option(0, "density-only samples per ray that find where it stops seeing, so that the trained "
+                           "samples go only in front of that point (0: off; every sample then spreads over all "
+                           "occupied space, about half of it hidden behind surfaces)", lo=0, hi=1024, kept=True)
     # A GPU takes the same ~10 ms for a step of 2,048 rays as for 16,384 (launch overhead, not work):
     # 65,536 rays gave 42.2 dB against 40.0 in 30 s on an H200 (issue 16). The CPU's cost grows with
     # the batch, and 2,048 learned fastest per CPU-minute.
