@@ -49,7 +49,13 @@ def run(capture: Path, budget: float, args, export: bool) -> dict:
     return {"scene": scene_name(capture), "budget_s": budget, "psnr": res["psnr"], "ssim": res["ssim"],
             "steps": res["steps"], "train_seconds": res["train_seconds"], "wall_seconds": round(wall, 1),
             "exported": export, "rays_per_second": res.get("rays_per_second"),
-            "samples_per_second": res.get("samples_per_second"), "device": res["device"]}
+            "samples_per_second": res.get("samples_per_second"), "device": res["device"],
+            "phase_seconds": res.get("seconds") or {}}
+
+
+def _phase(row: dict, name: str) -> str:
+    value = row.get("phase_seconds", {}).get(name)
+    return "–" if value is None else f"{value:.0f}"
 
 
 def write(rows: list[dict], args) -> None:
@@ -69,13 +75,16 @@ def write(rows: list[dict], args) -> None:
         "are its evaluation on the capture's 12 held-out test views (2 x 2 rays per pixel).",
         "- Rays/s: training rays per second; samples/s: field evaluations per second (the visibility probe's "
         "density-only samples and the trained samples). Wall: the whole process (loading, training, evaluation, "
-        "and for the largest budget the export of points, mesh and 3D Gaussians).", "",
-        "| Scene | Budget s | PSNR dB | SSIM | Steps | Train s | Wall s | Rays/s | Samples/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "and for the largest budget the export of points, mesh and 3D Gaussians); Load, Eval and Export: the job's own "
+        "account of its phases (reading views and building the occupancy priors; rendering the test views; points, "
+        "3D Gaussians and mesh).", "",
+        "| Scene | Budget s | PSNR dB | SSIM | Steps | Train s | Load s | Eval s | Export s | Wall s | Rays/s | Samples/s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['scene']} | {r['budget_s']:g} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['steps']} | "
-                     f"{r['train_seconds']:.0f} | {r['wall_seconds']:.0f}{' (export)' if r['exported'] else ''} | "
+                     f"{r['train_seconds']:.0f} | {_phase(r, 'load')} | {_phase(r, 'evaluate')} | {_phase(r, 'export')} | "
+                     f"{r['wall_seconds']:.0f} | "
                      f"{r['rays_per_second'] or 0:,} | {r['samples_per_second'] or 0:,} |")
     curve = out.with_name(out.stem + "_curve.png")
     lines += ["", f"![PSNR against training time]({curve.name})", ""]

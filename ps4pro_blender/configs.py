@@ -97,6 +97,9 @@ class ReconstructConfig:
     plane_res: int = option(128, "final tri-plane resolution in texels a side (starts at a quarter); 128 fills 10 CPU "
                                  "minutes", lo=16, hi=1024, label="Plane Resolution", kept=True)
     channels: int = option(16, "features per plane texel", lo=1, hi=128, kept=True)
+    plane_levels: int = option(1, "tri-plane levels: the finest at --plane-res and each further one at half the "
+                                  "resolution before it, their features side by side (K-Planes' multiscale)",
+                               lo=1, hi=4, kept=True)
     # Degree 4: on a train-family tuning capture it scored 31.05 dB against degree 2's 29.10 at
     # 5 minutes; held out: bench/results/recon_sh4_503.md (+0.41 dB at 10 minutes).
     sh_degree: int = option(4, "view-direction detail of the colour (4: sharper reflections on glossy surfaces; "

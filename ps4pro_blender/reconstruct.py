@@ -13,6 +13,7 @@ the same names stay as they were until then).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -281,6 +282,7 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
         model = trainer.model.eval()
 
         phase["now"] = "evaluating the test views"
+        lap = time.monotonic()
         report = E.evaluate(model, views.test, views.test_images, device, os.path.join(stage, "eval"), ctx,
                             args.supersample)
         for view in report["views"]:
@@ -289,6 +291,9 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
         report.update(summary, device=str(device), background=background, train_views=len(views.train),
                       test_views=len(views.test), split_note=views.split_note, history=trainer.history,
                       occupancy=round(model.grid.occupancy(), 4), config=trainer.cfg.model_config())
+        seconds = phase.setdefault("seconds", {})
+        seconds["evaluate"] = round(time.monotonic() - lap, 2)
+        report["seconds"] = dict(seconds)  # where the job's time went (the export's is in the result)
         protocol.write_json_atomic(os.path.join(stage, "eval.json"), report)
         result = {"field": os.path.join(out, "field.pt"), "checkpoint": os.path.join(out, "checkpoint.pt"),
                   "eval": os.path.join(out, "eval.json"), "psnr": report["psnr"], "ssim": report["ssim"],
@@ -298,6 +303,7 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
                   "background": background, "device": str(device), "points": None, "mesh": None}
         if views.split_note:
             result["split_note"] = views.split_note
+        lap = time.monotonic()
         if not args.no_export:
             phase["now"] = "rendering the training views for the point cloud"
             rendered = X.render_views(model, export_views(views.train), device, ctx=ctx)
@@ -316,6 +322,7 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
                           splats=os.path.join(out, "splats.ply"),
                           mesh=os.path.join(out, "mesh.ply"), num_vertices=int(len(verts)), num_faces=int(len(faces)),
                           mesh_level=level)
+            seconds["export"] = round(time.monotonic() - lap, 2)
         if args.render_path:
             phase["now"] = "rendering the camera path"
             cams = ds.load(args.render_path).frames
@@ -323,6 +330,7 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
                                                                  ctx, args.supersample)]
         ctx.check_cancel()  # the last step boundary: past it, the outputs are published
         publish(stage, out)
+        result["seconds"] = dict(seconds, total=round(time.monotonic() - phase.get("t0", lap), 2))
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return result
@@ -331,18 +339,23 @@ def write_outputs(ctx, args, views: Views, trainer, summary: dict, out: str, dev
 def _run(ctx, args, phase: dict) -> dict:
     import torch
 
+    phase["t0"] = lap = time.monotonic()
+    seconds = phase["seconds"] = {}
     out = prepare_output(ctx, args)
     device = ctx.torch_device()
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
     views = load_views(ctx, args)
     trainer = make_trainer(ctx, args, views, device, phase)
+    seconds["load"] = round(time.monotonic() - lap, 2)  # views read, occupancy priors built
     checkpoint = os.path.join(out, "checkpoint.pt")
     # One budget: the steps when given, else the minutes (the config checks both are positive).
-    steps, seconds = (args.steps, None) if args.steps else (None, args.minutes * 60.0)
+    steps, budget = (args.steps, None) if args.steps else (None, args.minutes * 60.0)
     phase["now"] = "training"
-    summary = trainer.run(ctx, steps=steps, seconds=seconds, checkpoint_path=checkpoint)
+    lap = time.monotonic()
+    summary = trainer.run(ctx, steps=steps, seconds=budget, checkpoint_path=checkpoint)
     trainer.save(checkpoint)
+    seconds["train"] = round(time.monotonic() - lap, 2)  # with checkpoints and held-out readings
     return write_outputs(ctx, args, views, trainer, summary, out, device, phase)
 
 

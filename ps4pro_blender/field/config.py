@@ -31,6 +31,7 @@ class TrainConfig:
     # The user's options (ReconstructConfig says what each one means).
     res: int = _user("plane_res")
     channels: int = _user("channels")
+    levels: int = _user("plane_levels")
     combine: str = _user("combine")
     sh_degree: int = _user("sh_degree")
     grid_res: int = _user("grid_res")
@@ -45,6 +46,7 @@ class TrainConfig:
     res_start: int = 32  # coarse-to-fine starts here (a quarter of the final planes, at least 32)
     coarse_to_fine_until: float = 0.3  # share of the budget by which the planes reach full size
     hidden: int = 64  # MLP width: the planes carry the detail, a small MLP decodes it fastest
+    color_layers: int = 1  # hidden layers of the colour MLP (view dependence)
     geo_feat: int = 15  # features passed from the density MLP to the colour MLP
     density_bias: float = 1.0  # initial density offset, so that early rays see something to learn from
     bins: int = 256  # ray-marching bins over the scene: twice the grid's cells, so no cell is skipped
@@ -61,6 +63,7 @@ class TrainConfig:
         on this device (what the user left at 0 is chosen for it)."""
         return cls(aabb=[list(map(float, row)) for row in aabb], background=background, res=config.plane_res,
                    res_start=min(config.plane_res, max(32, config.plane_res // 4)), channels=config.channels,
+                   levels=config.plane_levels,
                    combine=config.combine, sh_degree=config.sh_degree, grid_res=config.grid_res, env_res=config.env_res,
                    samples=config.samples, probe=config.probe, bins=2 * config.grid_res, batch_rays=config.batch_rays or device_batch(device), lr=config.lr,
                    depth_loss=config.depth_loss, seed=config.seed)

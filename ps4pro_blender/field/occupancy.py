@@ -50,11 +50,16 @@ class OccupancyGrid(nn.Module):
         first = (origins + dirs * (start + 0.5 * width)[:, None] - self.aabb[0]) * scale  # (B, 3) in cells
         stride = dirs * (width[:, None] * scale)
         k = torch.arange(n, device=origins.device, dtype=origins.dtype)[None]
+        # The flat index stays in floating point (whole cells: exact while it fits the mantissa, up
+        # to a 256^3 grid in float32) and becomes an int32 once: int64 temporaries of (B, n) doubled
+        # this lookup's time. Larger grids count in float64.
+        exact = torch.float32 if r ** 3 <= 2 ** 24 else torch.float64
+        first, stride, k = first.to(exact), stride.to(exact), k.to(exact)
         flat = None
         for axis, weight in enumerate((r * r, r, 1)):
-            i = torch.addcmul(first[:, axis:axis + 1], stride[:, axis:axis + 1], k).clamp_(0, r - 1).long()
-            flat = i * weight if flat is None else flat.add_(i * weight)
-        return self.mask.view(-1)[flat]
+            i = torch.addcmul(first[:, axis:axis + 1], stride[:, axis:axis + 1], k).clamp_(0, r - 1).floor_()
+            flat = i.mul_(weight) if flat is None else flat.add_(i, alpha=weight)
+        return self.mask.view(-1)[flat.to(torch.int32)]
 
     def centres(self, flat_index: torch.Tensor, jitter: torch.Tensor | None = None) -> torch.Tensor:
         r = self.res

@@ -155,7 +155,7 @@ class Trainer:
 
     def _optimizer(self):
         m = self.model
-        groups = [{"params": [m.field.planes], "name": "planes"},
+        groups = [{"params": m.field.levels(), "name": "planes"},
                   {"params": list(m.field.density_net.parameters()) + list(m.field.color_net.parameters()), "name": "mlp"}]
         if m.background.env is not None:
             groups.append({"params": list(m.background.env.parameters()), "name": "env"})
@@ -190,7 +190,7 @@ class Trainer:
                            hint="Resume from the checkpoint.pt that reconstruct writes while training")
         res = int(ck["config"]["res"])
         saved = dict(M.OLD_DEFAULTS, **ck["config"])
-        for key in ("channels", "hidden", "geo_feat", "combine", "grid_res", "background", "sh_degree"):
+        for key in ("channels", "hidden", "geo_feat", "combine", "grid_res", "background", "sh_degree", "levels", "color_layers"):
             if saved[key] != self.model.config[key]:
                 raise JobError(f"The checkpoint's {key} ({saved[key]}) differs from this run's ({self.model.config[key]})",
                                hint="Resume with the settings the checkpoint was trained with")
@@ -208,15 +208,14 @@ class Trainer:
         """Grow the planes and carry Adam's moments along, resized the same way."""
         from .triplane import resize_planes
 
-        old = self.model.field.planes
-        state = self.opt.state.pop(old, None)
-        self.model.field.upsample(res)
-        new = self.model.field.planes
-        for g in self.opt.param_groups:
-            g["params"] = [new if p is old else p for p in g["params"]]
-        if state:
-            self.opt.state[new] = {k: (resize_planes(v, res) if torch.is_tensor(v) and v.dim() == 4 else v)
-                                   for k, v in state.items()}
+        for old, new in self.model.field.upsample(res):
+            state = self.opt.state.pop(old, None)
+            for g in self.opt.param_groups:
+                g["params"] = [new if p is old else p for p in g["params"]]
+            if state:
+                size = new.shape[-1]
+                self.opt.state[new] = {k: (resize_planes(v, size) if torch.is_tensor(v) and v.dim() == 4 else v)
+                                       for k, v in state.items()}
 
     def _apply_schedule(self, fraction: float) -> None:
         res = resolution_at(self.cfg, fraction)

@@ -45,29 +45,33 @@ def sh_size(degree: int) -> int:
 
 class TriPlane(nn.Module):
     def __init__(self, aabb, res=128, channels=16, hidden=64, geo_feat=15, combine="concat", density_bias=1.0,
-                 sh_degree=2):
+                 sh_degree=2, levels=1, color_layers=1):
         super().__init__()
         if combine not in ("product", "concat"):
             raise ValueError(f"combine must be product or concat, not {combine!r}")
         if sh_degree not in SH_DEGREES:
             raise ValueError(f"sh_degree must be one of {SH_DEGREES}, not {sh_degree!r}")
+        if int(levels) < 1:
+            raise ValueError(f"levels must be at least 1, not {levels!r}")
         self.config = dict(res=res, channels=channels, hidden=hidden, geo_feat=geo_feat, combine=combine,
-                           density_bias=density_bias, sh_degree=int(sh_degree))
+                           density_bias=density_bias, sh_degree=int(sh_degree), levels=int(levels),
+                           color_layers=int(color_layers))
         # Starting density ~e^bias per unit length: enough that surfaces appear within the first
         # steps (the occupancy priors keep this fog out of known-empty space).
         self.density_bias = float(density_bias)
         self.register_buffer("aabb", torch.as_tensor(aabb, dtype=torch.float32).reshape(2, 3).clone())
-        planes = torch.empty(3, channels, res, res)
-        # Product: features around 0.1..0.5 so the product of three starts small but not zero
-        # (the K-Planes initialisation); concatenation: small noise around zero.
-        if combine == "product":
-            planes.uniform_(0.1, 0.5)
-        else:
-            planes.normal_(0.0, 0.1)
-        self.planes = nn.Parameter(planes)
-        in_dim = channels if combine == "product" else 3 * channels
+        self.planes = nn.Parameter(_initial(channels, res, combine))  # the finest level
+        # Coarser levels (K-Planes' multiscale): halving resolutions whose features are concatenated
+        # with the finest, so smooth regions learn from many rays per texel and fine ones still resolve.
+        self.coarse = nn.ParameterList([nn.Parameter(_initial(channels, level_res(res, k), combine))
+                                        for k in range(1, int(levels))])
+        in_dim = (channels if combine == "product" else 3 * channels) * int(levels)
         self.density_net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, 1 + geo_feat))
-        self.color_net = nn.Sequential(nn.Linear(geo_feat + sh_size(sh_degree), hidden), nn.ReLU(), nn.Linear(hidden, 3))
+        # Hidden layers of the colour MLP: view dependence (glossy reflections) is what its depth buys.
+        layers = [nn.Linear(geo_feat + sh_size(sh_degree), hidden), nn.ReLU()]
+        for _ in range(int(color_layers) - 1):
+            layers += [nn.Linear(hidden, hidden), nn.ReLU()]
+        self.color_net = nn.Sequential(*layers, nn.Linear(hidden, 3))
 
     @property
     def res(self) -> int:
@@ -82,11 +86,19 @@ class TriPlane(nn.Module):
         u = self.normalize(x)
         # One grid_sample call for all three planes: the planes are a batch of 3.
         grid = torch.stack([u[:, [0, 1]], u[:, [0, 2]], u[:, [1, 2]]]).unsqueeze(2)  # (3, N, 1, 2)
-        f = F.grid_sample(self.planes, grid, mode="bilinear", padding_mode="border", align_corners=True)
-        f = f[..., 0]  # (3, C, N)
-        if self.config["combine"] == "product":
-            return (f[0] * f[1] * f[2]).t()
-        return f.permute(2, 0, 1).reshape(x.shape[0], -1)
+        out = []
+        for planes in self.levels():
+            f = F.grid_sample(planes, grid, mode="bilinear", padding_mode="border", align_corners=True)
+            f = f[..., 0]  # (3, C, N)
+            if self.config["combine"] == "product":
+                out.append((f[0] * f[1] * f[2]).t())
+            else:
+                out.append(f.permute(2, 0, 1).reshape(x.shape[0], -1))
+        return out[0] if len(out) == 1 else torch.cat(out, -1)
+
+    def levels(self) -> list:
+        """The plane tensors, finest first, each (3, C, r, r)."""
+        return [self.planes, *self.coarse]
 
     def _density(self, x):
         h = self.density_net(self.features(x))
@@ -104,13 +116,37 @@ class TriPlane(nn.Module):
         return sigma, rgb
 
     @torch.no_grad()
-    def upsample(self, res: int) -> None:
-        """Grow the planes to res x res by bilinear interpolation (same corners as grid_sample), so
-        the field stays (nearly) the same function and training continues where it was."""
+    def upsample(self, res: int) -> list:
+        """Grow the finest planes to res x res (and each coarser level to its share) by bilinear
+        interpolation (same corners as grid_sample), so the field stays (nearly) the same function
+        and training continues where it was. Returns (old, new) parameter pairs that changed."""
         if res == self.res:
-            return
-        self.planes = nn.Parameter(resize_planes(self.planes.data, res))
+            return []
+        changed = []
+        new = nn.Parameter(resize_planes(self.planes.data, res))
+        changed.append((self.planes, new))
+        self.planes = new
+        for k in range(1, self.config["levels"]):
+            old = self.coarse[k - 1]
+            if old.shape[-1] != level_res(res, k):
+                self.coarse[k - 1] = nn.Parameter(resize_planes(old.data, level_res(res, k)))
+                changed.append((old, self.coarse[k - 1]))
         self.config["res"] = res
+        return changed
+
+
+def level_res(res: int, k: int) -> int:
+    """Resolution of level k (0: the finest) when the finest is res: halving, never below 8."""
+    return max(8, int(res) >> k)
+
+
+def _initial(channels: int, res: int, combine: str) -> torch.Tensor:
+    planes = torch.empty(3, channels, res, res)
+    # Product: features around 0.1..0.5 so the product of three starts small but not zero
+    # (the K-Planes initialisation); concatenation: small noise around zero.
+    if combine == "product":
+        return planes.uniform_(0.1, 0.5)
+    return planes.normal_(0.0, 0.1)
 
 
 def resize_planes(planes: torch.Tensor, res: int) -> torch.Tensor:

@@ -451,8 +451,9 @@ def test_resolution_schedule_doubles_up_to_the_final_resolution():
     assert resolution_schedule(TrainConfig(res=96, res_start=20)) == [(0.0, 24), (0.15, 48), (0.3, 96)]
 
 
-def test_upsampling_keeps_the_field_and_resizes_adams_moments(views):
-    t = trainer(views, res_start=16, coarse_to_fine_until=10.0)  # stays at 16 for the whole run
+@pytest.mark.parametrize("levels", [1, 3])
+def test_upsampling_keeps_the_field_and_resizes_adams_moments(views, levels):
+    t = trainer(views, res_start=16, coarse_to_fine_until=10.0, levels=levels)  # stays at 16 for the whole run
     t.run(None, steps=10)
     assert t.model.field.res == 16
     lo, hi = (torch.tensor(b, dtype=torch.float32) for b in views["aabb"])
@@ -464,17 +465,21 @@ def test_upsampling_keeps_the_field_and_resizes_adams_moments(views):
     with torch.no_grad():
         f1, s1 = t.model.field.features(x), t.model.field.density(x)
     assert planes.shape[-2:] == (32, 32)
+    assert [p.shape[-1] for p in t.model.field.levels()] == [32, 16, 8][:levels]  # each level halves the one before
+    assert f1.shape[1] == 3 * t.cfg.channels * levels
     assert float((f1 - f0).abs().mean()) < 0.1 * float(f0.std())  # (nearly) the same function
     assert float(((s1 - s0).abs() / s0).median()) < 0.02
-    state = t.opt.state[planes]
-    assert state["exp_avg"].shape == state["exp_avg_sq"].shape == planes.shape
-    assert any(p is planes for g in t.opt.param_groups for p in g["params"])
+    for level in t.model.field.levels():
+        state = t.opt.state[level]
+        assert state["exp_avg"].shape == state["exp_avg_sq"].shape == level.shape
+        assert any(p is level for g in t.opt.param_groups for p in g["params"])
     assert len(t.opt.state) == sum(len(g["params"]) for g in t.opt.param_groups)  # the old planes' state is gone
     t.run(None, steps=12)  # training goes on at the new size, though the schedule still says 16: never shrink
     assert t.step == 12 and t.model.field.res == 32
 
 
-def test_a_resume_across_an_upsample_continues_exactly(views, tmp_path):
+@pytest.mark.parametrize("levels", [1, 2])
+def test_a_resume_across_an_upsample_continues_exactly(views, tmp_path, levels):
     from ps4pro_blender.cli import Cancelled
 
     class StopAt4(Ctx):
@@ -483,7 +488,7 @@ def test_a_resume_across_an_upsample_continues_exactly(views, tmp_path):
                 raise Cancelled()
 
     ck = str(tmp_path / "checkpoint.pt")
-    cfg = dict(res_start=16, coarse_to_fine_until=0.5, eval_every=0)  # 16 until step 6 of 12, then 32
+    cfg = dict(res_start=16, coarse_to_fine_until=0.5, eval_every=0, levels=levels)  # 16 until step 6 of 12, then 32
     t = trainer(views, **cfg)
     with pytest.raises(Cancelled):
         t.run(StopAt4(), steps=12, checkpoint_path=ck)  # saved at the cancel, still at 16
@@ -743,3 +748,53 @@ def test_the_probe_puts_samples_only_where_the_ray_still_sees(views):
     assert int(blocked.sum()) > 20  # the plane blocks many rays
     assert (t2[blocked] <= end[blocked, None] + 1e-5).all()
     assert (bins.occupied_before(end) <= bins.cdf[:, -1] + 1e-6).all()
+
+
+@pytest.mark.parametrize("probe", [0, 16])
+def test_early_ray_termination_renders_what_every_sample_does(views, probe):
+    """Renders without gradients march front to back and stop where the light is gone: the same
+    colour, opacity, depth and blocking depth as marching every sample (what training does)."""
+    t = trainer(views, probe=probe)
+    t.run(None, steps=60)
+    o, d, zs, _, _, _ = t.store.sample(torch.Generator().manual_seed(7), 2048)
+    with torch.no_grad():
+        t.model.early_stop = False
+        full = t.model.render_rays(o, d, zs, stop_opacity=0.5)
+        t.model.early_stop = True
+        fast = t.model.render_rays(o, d, zs, stop_opacity=0.5)
+    assert float(full["opacity"].max()) > 0.99  # rays that saturate: the early stop has work to skip
+    for key in ("rgb", "opacity"):
+        assert torch.allclose(full[key], fast[key], atol=2e-4), (key, float((full[key] - fast[key]).abs().max()))
+    seen = full["opacity"] > 0.01
+    assert torch.allclose(full["depth"][seen], fast["depth"][seen], atol=1e-3)
+    assert torch.equal(torch.isinf(full["stop_depth"]), torch.isinf(fast["stop_depth"]))
+    finite = torch.isfinite(full["stop_depth"])
+    assert torch.allclose(full["stop_depth"][finite], fast["stop_depth"][finite], atol=1e-5)
+
+
+@pytest.mark.parametrize("res", [16, 128, 300])
+def test_occupancy_along_rays_is_exact_and_agrees_with_the_point_lookup(res):
+    """The per-bin lookup counts cells in floating point (float32 up to 256^3 cells, float64 above)
+    and indexes with int32: exactly the cells of the plain int64 computation, and (but for points
+    within rounding of a cell boundary) what the point lookup says at the bins' centres."""
+    gen = torch.Generator().manual_seed(res)
+    grid = OccupancyGrid(torch.tensor([[-1.0, -2, -1], [1, 1, 3]]), res)
+    grid.mask.copy_(torch.rand(grid.mask.shape, generator=gen) < 0.3)
+    o = torch.rand(512, 3, generator=gen) * 6 - 3
+    d = torch.nn.functional.normalize(torch.randn(512, 3, generator=gen), dim=-1)
+    near, far, hit = sampler.intersect_aabb(o, d, grid.aabb)
+    o, d, near, far = o[hit], d[hit], near[hit], far[hit]
+    n = 61  # not a divisor of the cells: bin centres of a ray from face to face fall inside cells
+    width = (far - near) / n
+    along = grid.lookup_along(o, d, near, width, n)
+    scale = res / (grid.aabb[1] - grid.aabb[0])
+    first = (o + d * (near + 0.5 * width)[:, None] - grid.aabb[0]) * scale
+    cells = torch.addcmul(first[:, None], (d * (width[:, None] * scale))[:, None],
+                          torch.arange(n, dtype=torch.float32)[None, :, None])
+    ijk = cells.clamp(0, res - 1).long()
+    reference = grid.mask[ijk[..., 0], ijk[..., 1], ijk[..., 2]]
+    assert along.shape == reference.shape and len(o) > 100
+    assert torch.equal(along, reference)
+    t = near[:, None] + (torch.arange(n)[None] + 0.5) * width[:, None]
+    points = grid.lookup((o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)).view(-1, n)
+    assert (along != points).float().mean() < 1e-3
