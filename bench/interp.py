@@ -1,6 +1,6 @@
 """Interpolation benchmark: PSNR, SSIM and seconds per frame of every interpolator we compare.
 
-    .venv/backend/bin/python bench/interp.py [--eval-dir /work/data/interp_eval] [--gaps 12 24 36]
+    .venv/backend/bin/python bench/interp.py [--eval-dir DATA/interp_eval] [--gaps 12 24 36]
         [--max-triplets N] [--footage] [--cycles-compare] [--out bench/results/interp.md]
 
 Data (held out: never training data):
@@ -63,7 +63,7 @@ except ImportError:  # run as a script: bench/ itself is on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "bench" / "results" / "interp.md"
-DEFAULT_EVAL = Path("/work/data/interp_eval")
+DEFAULT_EVAL = REPO / "bench" / "data" / "interp_eval"
 BLENDER_PY = REPO / ".venv" / "blender" / "bin" / "python"
 MAKE_DATA = REPO / "scripts" / "make_interp_data.py"
 PSNR_CAP = 100.0

@@ -1,6 +1,6 @@
 """Interpolation quality and speed on held-out clips: plain z-buffer warp vs the network.
 
-    .venv/backend/bin/python bench/interp_eval.py --eval /work/data/interp_eval \
+    .venv/backend/bin/python bench/interp_eval.py --eval DATA/interp_eval \
         [--weights ps4pro_blender/weights/interp.pt | --checkpoint DIR/last.pt] [--out bench/results/interp_eval.json]
 
 PSNR per source gap (12°/24°/36°: sources i and i+2k, 3° per frame, k = 2/4/6, target the middle

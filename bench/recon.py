@@ -323,6 +323,15 @@ def targets(records: dict, header: dict) -> list[str]:
     return out
 
 
+def _public_argv(argv: list[str]) -> list[str]:
+    """The command line as the table shows it: the data folder as DATA/NAME, no machine's own path."""
+    out = list(argv)
+    for i, a in enumerate(out[:-1]):
+        if a == "--data":
+            out[i + 1] = "DATA/" + Path(out[i + 1]).resolve().name
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=str(REPO / "bench" / "data" / "recon"), help="captures and runs (made if missing)")
@@ -363,7 +372,7 @@ def main(argv=None):
         log(f"{name}: {r['psnr']:.2f} dB, SSIM {r['ssim']:.4f}, {r['train_seconds']:.0f} s, geometry {r['geometry']}")
     first = next(iter(records.values()))
     header = {"date": time.strftime("%Y-%m-%d %H:%M"),
-              "command": ".venv/backend/bin/python bench/recon.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "command": ".venv/backend/bin/python bench/recon.py " + " ".join(_public_argv(sys.argv[1:] if argv is None else argv)),
               "machine": machine.describe(), "torch": torch.__version__, "device": args.device,
               "scene_seed": scene["scene"]["seed"], "objects": len(scene["scene"]["objects"]),
               "hdri": scene["scene"]["hdri"]["name"], "size": scene["size"], "samples": scene["samples"],

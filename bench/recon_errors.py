@@ -1,7 +1,7 @@
 """Where a reconstruction's held-out error lies: silhouette edges, the ground (table top), the
 objects, and the background, on the reconstruction benchmark's test views.
 
-    .venv/backend/bin/python bench/recon_errors.py [--data /work/data/recon_bench] [--runs dense_alpha dense_hdri]
+    .venv/backend/bin/python bench/recon_errors.py [--data DATA/recon_bench] [--runs dense_alpha dense_hdri]
         [--out bench/results/recon_errors.md]
 
 Each run's ``field.pt`` (``DATA/runs/RUN/recon``, from ``bench/recon.py``) renders the capture's

@@ -62,7 +62,7 @@ def measure(field: Path, capture: Path, device: str) -> list[dict]:
 def _public(path: str) -> str:
     """A path as the table shows it: under DATA/ (no machine's own folders in the repository)."""
     parts = Path(path).resolve().parts
-    return "DATA/" + "/".join(parts[-3:] if parts[-1].endswith(".pt") else parts[-2:])
+    return "DATA/" + "/".join(parts[-4:] if parts[-1].endswith(".pt") else parts[-2:])
 
 
 def main() -> None:

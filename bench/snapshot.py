@@ -1,7 +1,7 @@
 """3D Snapshot benchmark: PNG size, how much the cover changes, and how well the decoded scene
 renders held-out views, for the invertible hiding network and the exact LSB baseline.
 
-    .venv/backend/bin/python bench/snapshot.py [--data /work/data/recon_bench] [--cases dense_alpha dense_hdri]
+    .venv/backend/bin/python bench/snapshot.py [--data DATA/recon_bench] [--cases dense_alpha dense_hdri]
         [--steps 1500] [--out bench/results/snapshot.md] [--weights WEIGHTS.pt]
 
 The scenes are the reconstruction benchmark's (``bench/recon.py``: an eval-family scene that no

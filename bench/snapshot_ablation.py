@@ -1,6 +1,6 @@
 """Where a 3D Snapshot loses quality: held-out PSNR after each stage of encoding, on one scene.
 
-    .venv/backend/bin/python bench/snapshot_ablation.py [--data /work/data/recon_bench] [--case dense_alpha]
+    .venv/backend/bin/python bench/snapshot_ablation.py [--data DATA/recon_bench] [--case dense_alpha]
         [--steps 1500] [--out bench/results/snapshot_ablation.md] [--weights WEIGHTS.pt]
 
 Stages, each rendered on the capture's test views against the ground truth:
