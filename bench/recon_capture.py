@@ -13,9 +13,13 @@ the held-out views), EXR depth, Cycles (``procedural.fast_cycles``):
 
 - ``dense_alpha``: 100 training views, 4 rings of 25 at 10°, 30°, 50° and 70° elevation, transparent film;
 - ``dense_hdri``: the same views with the HDRI world visible;
-- ``sparse8`` / ``sparse16``: one ring at 30° elevation, 45° / 22.5° apart, transparent film.
+- ``sparse8`` / ``sparse16``: one ring at 30° elevation, 45° / 22.5° apart, transparent film;
+- ``ring_alpha`` / ``ring_hdri`` / ``curve_alpha`` / ``curve_hdri`` (``bench/budget.py``'s, made
+  only when named with ``--only``): 64 views along a path (the 30° ring, or a free curve between
+  12° and 48° that comes closer and goes further), with their own test views: 6 on the path
+  half-way between neighbouring views, 12 off it (5° and 60° elevation).
 
-Every capture has the same 12 test views: elevations 20° and 40° (between the rings, so off every
+Every other capture has the same 12 test views: elevations 20° and 40° (between the rings, so off every
 capture path, never interleaved between training views of a path) at 6 azimuths each, offset
 from all training azimuths. All cameras are on one sphere around the objects' centre, 35 mm lens.
 
@@ -49,6 +53,29 @@ CAPTURES = {
     # Training scenes for train-snapshot (scripts/make_snapshot_data.py, --family train).
     "snapshot": {"rings": [(20.0, 16), (50.0, 16)], "transparent": True},
 }
+
+# bench/budget.py's captures: PATH_VIEWS views along a camera path (a captured view of a sparser
+# capture is every k-th of these, so 4, 8, 16, 32 and 64 views are the same renders), on-path test
+# views half-way between neighbours of the densest capture, and off-path test views above and
+# below every path.
+PATH_VIEWS = 64
+ON_PATH_TESTS = (5, 16, 27, 37, 48, 59)  # test k sits at path position k + 0.5
+OFF_PATH_TESTS = [(60.0, 15.0 + 60.0 * k) for k in range(6)] + [(5.0, 45.0 + 60.0 * k) for k in range(6)]
+
+
+def path_pose(path: str, s: float) -> tuple[float, float, float]:
+    """Elevation (deg), azimuth (deg) and distance scale at position s (0..PATH_VIEWS) of a path:
+    ``ring``, a circle at 30 degrees; ``curve``, a free path that climbs and dips twice per turn
+    (12..48 degrees) and comes closer and further (0.9..1.15 of the framing distance)."""
+    theta = 2.0 * math.pi * s / PATH_VIEWS
+    if path == "ring":
+        return SPARSE_ELEVATION, math.degrees(theta), 1.0
+    return 30.0 + 18.0 * math.sin(2.0 * theta), math.degrees(theta), 1.025 + 0.125 * math.cos(3.0 * theta)
+
+
+for _path in ("ring", "curve"):
+    for _bg in ("alpha", "hdri"):
+        CAPTURES[f"{_path}_{_bg}"] = {"path": _path, "transparent": _bg == "alpha"}
 
 
 def parse_args(argv=None):
@@ -133,6 +160,16 @@ def rig(name, spec, centre, dist) -> str:
         bpy.data.collections.remove(old)
     coll = bpy.data.collections.new(name)
     bpy.context.scene.collection.children.link(coll)
+    if "path" in spec:  # bench/budget.py: camera names say which test views are on the path
+        for k in range(PATH_VIEWS):
+            elev, az, scale = path_pose(spec["path"], k)
+            add_camera(coll, f"{name}_p{k:03d}", centre, dist * scale, elev, az, None)
+        for k in ON_PATH_TESTS:
+            elev, az, scale = path_pose(spec["path"], k + 0.5)
+            add_camera(coll, f"{name}_on{k:03d}", centre, dist * scale, elev, az, "test")
+        for k, (elev, az) in enumerate(OFF_PATH_TESTS):
+            add_camera(coll, f"{name}_off{k:02d}", centre, dist, elev, az, "test")
+        return coll.name
     n = 0
     for elev, count in spec["rings"]:  # capture order: ring by ring, around each ring
         for k in range(count):
@@ -182,10 +219,11 @@ def main():
         f"camera distance {dist:.2f}")
     truth = write_truth(OUT / "truth.ply")
     meta = {"scene": info, "camera_distance": dist, "lens_mm": LENS_MM, "size": ARGS.size, "samples": ARGS.samples,
-            "test_views": TEST_VIEWS, "captures": {k: v["rings"] for k, v in CAPTURES.items()}, "truth": truth,
+            "test_views": TEST_VIEWS, "captures": {k: v.get("rings") or v["path"] for k, v in CAPTURES.items()},
+            "path_views": PATH_VIEWS, "on_path_tests": ON_PATH_TESTS, "off_path_tests": OFF_PATH_TESTS, "truth": truth,
             "blender": bpy.app.version_string}
     (OUT / "scene.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
-    for name in ARGS.only or [c for c in CAPTURES if c != "snapshot"]:
+    for name in ARGS.only or [c for c, spec in CAPTURES.items() if c != "snapshot" and "path" not in spec]:
         folder = OUT / name
         if (folder / "transforms.json").is_file():
             log(f"{name}: captured before, skipped")
@@ -194,7 +232,7 @@ def main():
             shutil.rmtree(folder)  # an unfinished capture
         spec = CAPTURES[name]
         coll = rig(name, spec, centre, dist)
-        log(f"{name}: capturing {sum(c for _, c in spec['rings'])} + {len(TEST_VIEWS)} test views")
+        log(f"{name}: capturing {len(bpy.data.collections[coll].objects)} views")
         result = bpy.ops.ps4pro.capture(source="COLLECTION", camera_collection=coll, resolution_x=ARGS.size,
                                         resolution_y=ARGS.size, samples=ARGS.samples,
                                         transparent=spec["transparent"], depth_format="EXR", output_dir=str(folder))

@@ -58,10 +58,33 @@ class PS4PRO_OT_augment(BackendJobOperator, bpy.types.Operator):
             settings.preview_synthetic = paths[0]
             load_preview(paths)
         notes = f" ({'; '.join(result['notes'])})" if result.get("notes") else ""
-        self._text = f"Added {result['synthetic_views']} synthetic views to {result['dataset']}{notes}"
+        settings.augment_report = "\n".join(bought_lines(result))
+        self._text = (f"Added {result['synthetic_views']} synthetic views to {result['dataset']}: "
+                      f"{'; '.join(bought_lines(result)[1:])}{notes}")
 
     def finished_report(self):
         return self._text
+
+
+def bought_lines(result: dict) -> list[str]:
+    """What the augmentation bought, as the panel and the report say it."""
+    lines = [f"{result['synthetic_views']} synthetic views"]
+    saved = result.get("render_seconds_saved")
+    if saved is not None:
+        lines.append(f"about {_duration(saved)} of rendering saved ({result['render_seconds_per_view']:.1f} s a view)")
+    else:
+        lines.append("render time saved: unknown (the capture did not time its renders)")
+    if result.get("mean_confidence") is not None:
+        lines.append(f"mean confidence {result['mean_confidence']:.2f}")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 CLASSES = [PS4PRO_OT_augment]

@@ -11,6 +11,7 @@ counts as finished once ``transforms.json`` is written, last (see ``dataset_writ
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -138,9 +139,12 @@ def capture_steps(context, options=None, plan=None):
                 record = _view_record(context, view, source.frame_range)
                 if i == 0 or source.kind == "PATH":
                     _world_bounds(context, bounds)
+                started = time.monotonic()
                 passes = capture_render.render_view(
                     context, writer.image_path(i), os.path.join(scratch, "passes.exr"), plan.passes
                 )
+                # What a view costs to render: what each view that augmentation synthesises saves.
+                record["render_seconds"] = round(time.monotonic() - started, 3)
                 writer.add(i, record, passes.get("depth"), passes.get("normals"), passes.get("masks"), view.split)
                 yield Progress("Rendering", i + 1, count, view.name)
             header = _header(context, options, plan, bounds, mask_names, writer)
@@ -185,6 +189,7 @@ def _header(context, options, plan, bounds, mask_names, writer) -> dict:
             else None
         ),
         "frame_range": list(plan.source.frame_range),
+        "render_seconds": round(sum(f.get("render_seconds", 0.0) for f in writer.frames), 3),
         "split": {"test_every": options.test_every, "val": "same as test"},
         **plan.source.extra,
     }

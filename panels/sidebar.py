@@ -124,6 +124,10 @@ class VIEW3D_PT_ps4pro_augment(PS4PROPanel, bpy.types.Panel):
         layout.prop(s, "synthetic_weight")
         layout.prop(s, "augment_dir")
         layout.operator("ps4pro.augment", icon="IMAGE_REFERENCE")
+        if s.augment_report:
+            box = layout.box()
+            for line in s.augment_report.splitlines():
+                box.label(text=line)
         draw_preview(layout, s)
 
 

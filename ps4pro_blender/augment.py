@@ -190,6 +190,7 @@ def run(ctx, args) -> dict:
     frames = [_frame_record(f, out) for f in _order(data.frames)]
     counts = {"geometry": 0, "footage": 0}
     skipped_off_path = 0
+    coverage = []  # each synthetic view's mean confidence
     for n, job in enumerate(jobs):
         ctx.progress("Interpolating", n, len(jobs))
         a, b, t = job["a"], job["b"], job["t"]
@@ -229,6 +230,7 @@ def run(ctx, args) -> dict:
         # alpha are guesses: the confidence image tells reconstruction not to learn from them.
         conf_name = f"{n:05d}_confidence.png"
         _save_gray(os.path.join(out, SYNTH_DIR, conf_name), seen)
+        coverage.append(float(np.mean(seen)))
         record = {
             "file_path": f"{SYNTH_DIR}/{name}",
             "transform_matrix": job["c2w"].tolist(),
@@ -251,6 +253,7 @@ def run(ctx, args) -> dict:
     if skipped_off_path:
         ctx.emit.warning(f"{skipped_off_path} off-path views skipped: their source views have no depth")
     made = len(jobs) - skipped_off_path
+    bought = _what_it_bought(data.frames, made, coverage)
 
     header = {k: v for k, v in data.meta.items() if k not in ("frames",) and not k.endswith("_filenames")}
     extra = dict(header.get("ps4pro") or {})
@@ -266,6 +269,7 @@ def run(ctx, args) -> dict:
         "weights": (interp.meta.get("name") or "trained") if interp.model is not None else None,
         "notes": interp.notes,
         "counts": counts,
+        **bought,
     }
     header["ps4pro"] = extra
     path = transforms_io.write_transforms(out, frames, header)
@@ -276,8 +280,20 @@ def run(ctx, args) -> dict:
         "views": len(frames),
         "counts": counts,
         "notes": interp.notes,
+        **bought,
         "preview": {"synthetic": frames[-1]["file_path"], "sources": frames[-1]["source"]} if made else None,
     }
+
+
+def _what_it_bought(frames: list, made: int, coverage: list) -> dict:
+    """The synthetic views' mean confidence, and the render time they stand for: as many views
+    at the capture's own mean render time per view (None where the capture did not time them)."""
+    timed = [f.extra["render_seconds"] for f in frames
+             if not f.extra.get("synthetic") and isinstance(f.extra.get("render_seconds"), (int, float))]
+    per_view = sum(timed) / len(timed) if timed else None
+    return {"mean_confidence": round(sum(coverage) / len(coverage), 4) if coverage else None,
+            "render_seconds_per_view": None if per_view is None else round(per_view, 3),
+            "render_seconds_saved": None if per_view is None else round(made * per_view, 1)}
 
 
 COMMAND = Command(

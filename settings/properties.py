@@ -231,6 +231,8 @@ PS4PROSceneSettings = _group(
     extra={
         "last_augmented": StringProperty(name="Last Augmented Dataset", default="", subtype="DIR_PATH"),
         "preview_synthetic": StringProperty(name="Preview", default="", subtype="FILE_PATH"),
+        "augment_report": StringProperty(name="Augment Numbers", default="",
+                                         description="What the last augmentation bought, one item per line"),
         "show_advanced": BoolProperty(name="Advanced", default=False),
         "last_dataset": StringProperty(name="Last Dataset", default="", subtype="DIR_PATH"),
         "last_result": StringProperty(name="Last Result", default="", subtype="FILE_PATH"),

@@ -156,17 +156,18 @@ class Interpolator:
     @torch.no_grad()
     def footage(self, img0: np.ndarray, img1: np.ndarray, t: float, learned: bool = True, coverage: bool = False):
         """The frame at time t between two (H, W, 3) float frames. With ``coverage``, also (H, W)
-        float: 1 where the flow lands inside a source frame, 0 where neither holds the pixel."""
+        float in 0..1, the pixel's trust (``flow.footage_trust``): 0 where the flow fails its own
+        checks and the colour is a guess."""
         dev = self.device
+        f01, f10 = (f.to(dev) for f in flowlib.classical_flows(img0[..., :3], img1[..., :3]))
+        flow = flowlib.flow_t(f01, f10, t)
+        i0, i1 = _img(img0[..., :3], dev), _img(img1[..., :3], dev)
+        inp = modellib.footage_inputs(i0, i1, t, flow)
+        trust = (lambda: flowlib.footage_trust(inp["A"], inp["B"], flow, f01, f10)[0, 0].cpu().numpy())  # noqa: E731
         if not learned or self.model is None or "footage" not in self.modes:
             self._note(flowlib.CLASSICAL_NOTE)
-            flow = flowlib.classical_flow_t(img0[..., :3], img1[..., :3], t).to(dev)
-            inp = modellib.footage_inputs(_img(img0[..., :3], dev), _img(img1[..., :3], dev), t, flow)
             rgb = _np(inp["P"])
-            return (rgb, inp["seen"][0, 0].cpu().numpy()) if coverage else rgb
-        i0, i1 = _img(img0[..., :3], dev), _img(img1[..., :3], dev)
-        flow = flowlib.classical_flow_t(img0[..., :3], img1[..., :3], t).to(dev)
-        inp = modellib.footage_inputs(i0, i1, t, flow)
+            return (rgb, trust()) if coverage else rgb
         H, W = i0.shape[-2:]
         s = FOOTAGE_FUSE_SIDE / max(H, W)
         if s < 1:
@@ -178,7 +179,7 @@ class Interpolator:
         else:
             out = run_tiled(self.model.fusion, inp["x"], self.tile, self.overlap)
         rgb = _np(modellib.combine(inp, out))
-        return (rgb, inp["seen"][0, 0].cpu().numpy()) if coverage else rgb
+        return (rgb, trust()) if coverage else rgb
 
 
 _cache: dict = {}

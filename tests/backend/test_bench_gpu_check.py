@@ -22,4 +22,6 @@ def test_the_gpu_check_runs_every_step_dry_on_the_cpu(tmp_path):
         assert f"| {name} |" in table, name
     assert "| NO |" not in table
     runs = json.loads((tmp_path / "gpu_check_dry_recon_time.json").read_text())
-    assert runs[0]["psnr"] > 10 and runs[0]["exported"] and runs[0]["rays_per_second"] > 0
+    # 2 s of training on a loaded machine can be a few dozen steps: the dry run proves the step runs
+    # and measures, not what quality it reaches.
+    assert 0 < runs[0]["psnr"] < 100 and runs[0]["exported"] and runs[0]["rays_per_second"] > 0

@@ -267,3 +267,18 @@ def test_train_interp_command_is_deterministic(tiny_clips, tmp_path):
     for k, v in a.state_dict().items():
         assert torch.equal(v, b.state_dict()[k]), k
     assert os.path.exists(tmp_path / "a_ckpt" / "last.pt")
+
+
+def test_footage_mode_trusts_a_flow_that_checks_out_and_not_one_that_does_not():
+    """Footage mode's per-pixel trust: high where the frames are one motion apart (the flow comes
+    back and both warps agree), low between unrelated frames, where the in-between is a guess."""
+    a, mid, b = _triplet(64, 48)
+    plain = infer.Interpolator(weights=False)
+    img0 = mid.rgb
+    moved = np.roll(mid.rgb, 4, axis=1)
+    _, trust = plain.footage(img0, moved, 0.5, coverage=True)
+    assert trust.shape == img0.shape[:2] and 0.0 <= trust.min() and trust.max() <= 1.0
+    assert float(np.mean(trust[:, 8:-8])) > 0.7
+    unrelated = np.random.default_rng(0).random(img0.shape).astype(np.float32)
+    _, guess = plain.footage(img0, unrelated, 0.5, coverage=True)
+    assert float(np.mean(guess)) < 0.2

@@ -39,6 +39,16 @@ def test_augment_adds_synthetic_views_and_a_preview(small_scene, tmp_path):
     for name in ("PS4PRO Synthetic", "PS4PRO Source A", "PS4PRO Source B"):
         image = bpy.data.images[name]
         assert tuple(image.size) == (64, 48)
+    # What it bought, from the capture's own render times: as many views' worth of rendering.
+    source = json.loads(open(f"{cap}/transforms.json").read())
+    per_view = [f["render_seconds"] for f in source["frames"]]
+    assert all(s > 0 for s in per_view) and source["ps4pro"]["render_seconds"] == pytest.approx(sum(per_view), abs=0.01)
+    bought = meta["ps4pro"]["augment"]
+    assert bought["render_seconds_saved"] == pytest.approx(len(synth) * sum(per_view) / len(per_view), abs=0.1)
+    assert 0.0 < bought["mean_confidence"] <= 1.0
+    report = small_scene.ps4pro.augment_report.splitlines()
+    assert report[0] == f"{len(synth)} synthetic views" and "of rendering saved" in report[1]
+    assert report[2].startswith("mean confidence ")
 
 
 def test_augment_defaults_to_the_last_capture(small_scene, tmp_path):

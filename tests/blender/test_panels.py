@@ -176,6 +176,6 @@ def test_panel_options_are_operator_arguments(addon):
     for op in ("capture", "augment", "reconstruct", "snapshot_encode", "snapshot_decode", "fuse_depth", "import_result"):
         op_args |= set(getattr(bpy.ops.ps4pro, op).get_rna_type().properties.keys())
     internal = {"rna_type", "name", "show_advanced", "last_dataset", "last_result", "last_augmented", "preview_synthetic",
-                "last_reconstruction", "last_snapshot", "snapshot_report", "decode_report", "decode_degraded",
+                "augment_report", "last_reconstruction", "last_snapshot", "snapshot_report", "decode_report", "decode_degraded",
                 "last_renders"}
     assert set(settings) - internal <= op_args
