@@ -100,14 +100,16 @@ class ReconstructConfig:
     plane_levels: int = option(1, "tri-plane levels: the finest at --plane-res and each further one at half the "
                                   "resolution before it, their features side by side (K-Planes' multiscale)",
                                lo=1, hi=4, kept=True)
-    # Degree 4: on a train-family tuning capture it scored 31.05 dB against degree 2's 29.10 at
-    # 5 minutes; held out: bench/results/recon_sh4_503.md (+0.41 dB at 10 minutes).
-    sh_degree: int = option(4, "view-direction detail of the colour (4: sharper reflections on glossy surfaces; "
-                               "2: a little faster)", choices=(2, 4), kept=True)
+    # Auto (field.config.auto_sh_degree): degree 4 helps dense captures (held out, 100 views:
+    # bench/results/recon_sh4_503.md, +0.41 dB at 10 minutes) but overfits sparse ones (8 views on a
+    # ring, images only, 3,422 steps: 25.88 dB against degree 2's 27.07).
+    sh_degree: int = option(0, "view-direction detail of the colour (4: sharper reflections on glossy surfaces, "
+                               "for captures with many views; 2: smoother, for sparse captures; 0: chosen from "
+                               "the number of real training views)", choices=(0, 2, 4), kept=True)
     grid_res: int = option(128, "occupancy grid resolution (cells a side)", lo=8, hi=512, kept=True)
     samples: int = option(32, "samples per ray in the occupied space it can see", lo=1, hi=1024, kept=True)
     # Off by default: at 10 CPU minutes it gave +0.13 dB on one held-out capture and -0.17 dB on
-    # another (bench/results/recon_time_cpu.md against recon_time_cpu_probe0.md); not yet measured on a GPU.
+    # another (bench/results/recon_time_cpu_probe32.md against recon_time_cpu_probe0.md); not yet measured on a GPU.
     probe: int = option(0, "density-only samples per ray that find where it stops seeing, so that the trained "
                            "samples go only in front of that point (0: off; every sample then spreads over all "
                            "occupied space, about half of it hidden behind surfaces)", lo=0, hi=1024, kept=True)

@@ -225,11 +225,13 @@ def make_trainer(ctx, args, views: Views, device, phase: dict):
     from .field.trainer import PixelStore, Trainer
 
     background = args.background if args.background != "auto" else detect_background(views.images)
-    cfg = TrainConfig.from_command(args, scene_bounds(views.data, views.train, views.depths, ctx), background, device)
+    real = sum(1 for f in views.train if not f.extra.get("synthetic"))
+    cfg = TrainConfig.from_command(args, scene_bounds(views.data, views.train, views.depths, ctx), background, device,
+                                   real_views=real)
     phase["now"] = f"moving the training views to {device}"
     heldout = heldout_pixels(views.test, views.test_images, device, background == "alpha", cfg.eval_pixels, args.seed)
     ctx.emit.status(f"{len(views.train)} training views, {len(views.test)} test views, background {background}, "
-                    f"device {device}, {cfg.batch_rays} rays per step")
+                    f"device {device}, {cfg.batch_rays} rays per step, colour SH degree {cfg.sh_degree}")
     store = PixelStore(views.train, views.images, views.depths, device, views.confidences, args.real_share)
     trainer = Trainer(cfg, store, heldout, device, command_config=configs.to_dict(args))
     if args.resume:
