@@ -711,17 +711,23 @@ def test_splats_are_the_field_as_3dgs_gaussians_that_read_back(tmp_path):
         assert front.sum() > 50 and np.abs(shown - truth).max() < 0.02, np.abs(shown - truth).max()
 
 
+def _rendered_both_ways(t, switch: str, values, seed: int, rays: int, stop_opacity: float):
+    """The same training rays rendered without gradients once per value of the model's ``switch``."""
+    o, d, zs, _, _, _ = t.store.sample(torch.Generator().manual_seed(seed), rays)
+    out = []
+    with torch.no_grad():
+        for value in values:
+            setattr(t.model, switch, value)
+            out.append(t.model.render_rays(o, d, zs, stop_opacity=stop_opacity))
+    return out
+
+
 def test_the_gpu_way_of_marching_renders_what_the_cpu_way_does(views):
     """Without compaction (every ray marched, no host sync: how a GPU runs) the render is the same
     as with it (only the rays that meet occupied space: how the CPU runs), probe and all."""
     t = trainer(views, probe=16)
     t.run(None, steps=30)
-    o, d, zs, _, _, _ = t.store.sample(torch.Generator().manual_seed(3), 512)
-    with torch.no_grad():
-        t.model.compact = True
-        a = t.model.render_rays(o, d, zs, stop_opacity=0.99)
-        t.model.compact = False
-        b = t.model.render_rays(o, d, zs, stop_opacity=0.99)
+    a, b = _rendered_both_ways(t, "compact", (True, False), seed=3, rays=512, stop_opacity=0.99)
     for key in ("rgb", "opacity", "stop_depth"):
         assert torch.allclose(a[key], b[key], atol=1e-5), key
     assert torch.equal(torch.isnan(a["depth"]), torch.isnan(b["depth"]))
@@ -756,12 +762,7 @@ def test_early_ray_termination_renders_what_every_sample_does(views, probe):
     colour, opacity, depth and blocking depth as marching every sample (what training does)."""
     t = trainer(views, probe=probe)
     t.run(None, steps=60)
-    o, d, zs, _, _, _ = t.store.sample(torch.Generator().manual_seed(7), 2048)
-    with torch.no_grad():
-        t.model.early_stop = False
-        full = t.model.render_rays(o, d, zs, stop_opacity=0.5)
-        t.model.early_stop = True
-        fast = t.model.render_rays(o, d, zs, stop_opacity=0.5)
+    full, fast = _rendered_both_ways(t, "early_stop", (False, True), seed=7, rays=2048, stop_opacity=0.5)
     assert float(full["opacity"].max()) > 0.99  # rays that saturate: the early stop has work to skip
     for key in ("rgb", "opacity"):
         assert torch.allclose(full[key], fast[key], atol=2e-4), (key, float((full[key] - fast[key]).abs().max()))
