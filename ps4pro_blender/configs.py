@@ -102,7 +102,8 @@ class ReconstructConfig:
                                lo=1, hi=4, kept=True)
     # Auto (field.config.auto_sh_degree): degree 4 helps dense captures (held out, 100 views:
     # bench/results/recon_sh4_503.md, +0.41 dB at 10 minutes) but overfits sparse ones (8 views on a
-    # ring, images only, 3,422 steps: 25.88 dB against degree 2's 27.07).
+    # ring, images only, 3,422 steps: 25.88 dB against degree 2's 27.07 on b502; a tie, 27.44 / 27.46,
+    # on b503: bench/results/sh_degree*.md).
     sh_degree: int = option(0, "view-direction detail of the colour (4: sharper reflections on glossy surfaces, "
                                "for captures with many views; 2: smoother, for sparse captures; 0: chosen from "
                                "the number of real training views)", choices=(0, 2, 4), kept=True)
