@@ -63,7 +63,7 @@ def scene_bounds(data: ds.Dataset, frames, depths, ctx) -> np.ndarray:
     if data.aabb is not None:
         lo, hi = data.aabb
     else:
-        pts = [fusion.backproject(f, np.nan_to_num(d, nan=0.0))[np.isfinite(d)] for f, d in zip(frames, depths)
+        pts = [fusion.backproject(f, _finite(d))[np.isfinite(d)] for f, d in zip(frames, depths)
                if d is not None]
         pts = np.concatenate(pts) if pts else np.zeros((0, 3))
         if len(pts):
@@ -87,6 +87,11 @@ def scene_bounds(data: ds.Dataset, frames, depths, ctx) -> np.ndarray:
     return np.stack([lo - pad, hi + pad])
 
 
+def _finite(depth: np.ndarray) -> np.ndarray:
+    """Depth with its NaN (unknown) and +inf (nothing there) set to 0, for backprojection."""
+    return np.where(np.isfinite(depth), depth, 0.0)
+
+
 def occupancy_priors(trainer, frames, images, depths, ctx) -> list[str]:
     """Restrict the occupancy grid with what the capture knows: surfaces from depth (when every
     real training view has it), empty space from transparent pixels."""
@@ -96,9 +101,18 @@ def occupancy_priors(trainer, frames, images, depths, ctx) -> list[str]:
     real = [i for i, f in enumerate(frames) if not f.extra.get("synthetic")]
     notes = []
     if real and all(depths[i] is not None for i in real):
-        pts = [fusion.backproject(frames[i], np.nan_to_num(depths[i], nan=0.0))[np.isfinite(depths[i])] for i in real]
+        pts = [fusion.backproject(frames[i], _finite(depths[i]))[np.isfinite(depths[i])] for i in real]
         pts = torch.as_tensor(np.concatenate(pts), dtype=torch.float32, device=grid.aabb.device)
         grid.restrict(grid.points_to_cells(pts), dilate=2)
+        # Every pixel's ray is empty up to its depth (the whole way where it saw the world behind
+        # the scene): without this, the shell around the surfaces grew floaters seen from other
+        # directions (HDRI ring of 8 views).
+        empty = torch.zeros_like(grid.allowed)
+        for n, i in enumerate(real):
+            ctx.progress("Carving empty space", n, len(real))
+            f = frames[i]
+            empty |= grid.carve_depth(f.c2w, f.fx, f.fy, f.cx, f.cy, depths[i])
+        grid.restrict(~empty, dilate=1)
         notes.append("depth")
     if trainer.model.background.mode == "alpha":
         empty = torch.zeros_like(grid.allowed)

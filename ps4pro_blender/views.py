@@ -1,5 +1,6 @@
 """The pixels of a dataset's frames, as the backend trains and evaluates on them: the RGBA image,
-planar depth in scene units (NaN where nothing was measured) and a synthetic view's confidence.
+planar depth in scene units (NaN where nothing was measured, +inf where the pixel saw no surface:
+Blender's world behind the scene) and a synthetic view's confidence.
 Sizes are checked against the frame before pixels are decoded (``dataset.open_image``)."""
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def load_view(frame: ds.Frame, depth_channel=None, with_depth=True):
         if depth.shape != rgba.shape[:2]:
             raise JobError(f"Depth for {name} is {depth.shape[1]}x{depth.shape[0]}, the image {rgba.shape[1]}x{rgba.shape[0]}",
                            hint="Re-capture the dataset, or pass --ignore-depth to train from the images alone")
-        depth = np.where(depth_io.valid_mask(depth), depth, np.nan).astype(np.float32)
+        far = ~np.isnan(depth) & (depth >= depth_io.BACKGROUND)
+        depth = np.where(depth_io.valid_mask(depth), depth, np.where(far, np.inf, np.nan)).astype(np.float32)
     return rgba, depth
 
 

@@ -55,6 +55,7 @@ class TrainConfig:
     # Internal knobs.
     res_start: int = 32  # coarse-to-fine starts here (a quarter of the final planes, at least 32)
     coarse_to_fine_until: float = 0.3  # share of the budget by which the planes reach full size
+    lr_decay: float = 0.1  # the learning rate at the end of the budget, as a share of --lr (decays exponentially)
     hidden: int = 64  # MLP width: the planes carry the detail, a small MLP decodes it fastest
     color_layers: int = 1  # hidden layers of the colour MLP (view dependence)
     geo_feat: int = 15  # features passed from the density MLP to the colour MLP

@@ -1,5 +1,6 @@
 """What training minimises, each term on its own: the colour loss against the views (composited
-over the field's background for transparent captures) and the depth loss where views have depth.
+over the field's background for transparent captures), and where views have depth the depth loss
+and, for opaque captures, the opacity that depth implies.
 
 Both weigh each ray by its view's loss weight (synthetic views count less; see
 ``trainer.frame_weight``), so that a batch's loss is a weighted mean whatever its mix of views.
@@ -34,3 +35,16 @@ def depth_loss(out: dict, depth: torch.Tensor, weights: torch.Tensor, scene_scal
     true = torch.where(valid, depth, torch.zeros_like(depth))
     w = weights * valid
     return (w * (pred - true).abs()).sum() / scene_scale / w.sum().clamp(min=1e-6)
+
+
+def coverage_loss(out: dict, depth: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """What depth says about opacity: the weighted mean transparency of rays that met a surface
+    (finite depth) plus the weighted mean opacity of rays that saw the world behind the scene
+    (+inf), each 0 when no ray has one; NaN (unknown) says nothing. A transparent capture's alpha
+    says the same through the colour loss; an opaque (HDRI) capture had nothing else to say it,
+    and its table top came out half transparent over the environment, which held the noise of
+    whatever showed through it."""
+    hit = weights * (torch.isfinite(depth) & (depth > 0))
+    empty = weights * torch.isposinf(depth)
+    return ((hit * (1.0 - out["opacity"])).sum() / hit.sum().clamp(min=1e-6)
+            + (empty * out["opacity"]).sum() / empty.sum().clamp(min=1e-6))

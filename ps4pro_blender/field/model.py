@@ -15,7 +15,7 @@ from ..protocol import JobError
 from ..torch_io import save_atomic  # noqa: F401  (the trainer and reconstruct save through here)
 from . import render, sampler
 from .occupancy import OccupancyGrid
-from .triplane import TriPlane, sh_encode
+from .triplane import TriPlane
 
 # Rendering without gradients (evaluation, export, path renders): a ray leaves the march once its
 # transmittance is below EARLY_STOP, and samples weighing less than WEIGHT_EPS get no colour.
@@ -85,6 +85,8 @@ class FieldModel(nn.Module):
             evaluated = torch.tensor(count * per_ray)
         if bg is None:
             bg = self.background.color(dirs, gen)
+        if gen is not None and self.background.env is not None:  # training: what the environment showed
+            self.background.env.record_seen(dirs, 1.0 - opacity.detach())
         depth = torch.where(opacity > 1e-4, dist * zscale, torch.full_like(dist, float("nan")))
         out = {"rgb": color + (1.0 - opacity)[:, None] * bg, "field_rgb": color, "opacity": opacity,
                "depth": depth, "background": bg}
@@ -131,7 +133,6 @@ class FieldModel(nn.Module):
         tau_sum = torch.zeros(b, device=t.device, dtype=dt)  # optical depth so far
         stop = torch.full((b,), float("inf"), device=t.device, dtype=dt)
         alive = torch.arange(b, device=t.device)
-        sh = self.field.config["sh_degree"]
         for s in range(0, n, segment):
             ts = t[alive, s:s + segment]
             k = ts.shape[1]
@@ -143,7 +144,7 @@ class FieldModel(nn.Module):
             rgb = torch.zeros(keep.shape[0], 3, device=t.device, dtype=dt)
             if bool(keep.any()):
                 dirs = d[alive, None, :].expand(-1, k, -1).reshape(-1, 3)[keep]
-                rgb[keep] = torch.sigmoid(self.field.color_net(torch.cat([geo[keep], sh_encode(dirs, sh)], -1)))
+                rgb[keep] = self.field.color(geo[keep], dirs)
             before = opacity[alive]
             color[alive] += (w[..., None] * rgb.view(-1, k, 3)).sum(1)
             opacity[alive] = before + w.sum(-1)
@@ -161,6 +162,15 @@ class FieldModel(nn.Module):
 
     def occupancy_density(self, x):
         return self.field.density(x)
+
+
+def state_for(model: FieldModel, state: dict) -> dict:
+    """A checkpoint's state dict as this model loads it: fields from before the environment
+    counted what training rays saw (``EnvMap.seen``) get an empty count."""
+    key = "background.env.seen"
+    if model.background.env is not None and key not in state:
+        state = dict(state, **{key: torch.zeros_like(model.background.env.seen)})
+    return state
 
 
 def checkpoint(model: FieldModel, step: int, **more) -> dict:
@@ -187,5 +197,5 @@ def read(path: str, device="cpu") -> dict:
 def load(path: str, device="cpu") -> tuple[FieldModel, dict]:
     ck = read(path, device)
     model = FieldModel(ck["config"]).to(device)
-    model.load_state_dict(ck["state_dict"])
+    model.load_state_dict(state_for(model, ck["state_dict"]))
     return model, ck

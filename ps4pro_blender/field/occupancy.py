@@ -141,3 +141,29 @@ class OccupancyGrid(nn.Module):
         iv = v.long().clamp(0, h - 1)
         empty = inside & (a[iv, iu] < threshold)
         return empty.view((self.res,) * 3)
+
+    @torch.no_grad()
+    def carve_depth(self, c2w: np.ndarray, fx, fy, cx, cy, depth: np.ndarray, margin_cells: float = 2.0) -> torch.Tensor:
+        """Cells that this view sees through: in front of the camera, inside the image, and nearer
+        than the planar depth there (the nearest over the pixel's 3x3 neighbourhood) by more than
+        ``margin_cells`` cells. A pixel that saw nothing (+inf depth: Blender's world) sees through
+        everything; an unknown depth (NaN) carves nothing."""
+        dev = self.aabb.device
+        pts = self.centres(torch.arange(self.res ** 3, device=dev))
+        w2c = torch.as_tensor(np.linalg.inv(c2w), dtype=torch.float32, device=dev)
+        cam = pts @ w2c[:3, :3].T + w2c[:3, 3]
+        z = -cam[:, 2]
+        front = z > 1e-6
+        zs = torch.where(front, z, torch.ones_like(z))
+        u = fx * cam[:, 0] / zs + cx
+        v = -fy * cam[:, 1] / zs + cy
+        h, w = depth.shape
+        inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
+        d = torch.as_tensor(np.where(np.isnan(depth), -np.inf, depth), dtype=torch.float32, device=dev)[None, None]
+        # The nearest depth around each pixel (-inf where any neighbour is unknown: no carving).
+        d = -F.max_pool2d(-d, 3, stride=1, padding=1)[0, 0]
+        iu = u.long().clamp(0, w - 1)
+        iv = v.long().clamp(0, h - 1)
+        margin = margin_cells * float(self.cell.max())
+        empty = inside & (z < d[iv, iu] - margin)
+        return empty.view((self.res,) * 3)

@@ -42,14 +42,56 @@ class EnvMap(nn.Module):
     def __init__(self, height: int = 64):
         super().__init__()
         self.texture = nn.Parameter(torch.zeros(1, 3, height, 2 * height))
+        # How much of the environment each texel showed to training rays: the sum of the rays'
+        # transmittance at their end (a ray that ends on an opaque surface adds ~0). Kept in the
+        # checkpoint, so that a resumed run counts what the earlier sessions saw.
+        self.register_buffer("seen", torch.zeros(height, 2 * height))
 
-    def forward(self, dirs: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _uv(dirs: torch.Tensor) -> torch.Tensor:
         x, y, z = dirs.unbind(-1)
         u = torch.atan2(y, x) / math.pi  # -1..1 around
         v = -torch.asin(z.clamp(-1.0, 1.0)) / (0.5 * math.pi)  # -1 at the top row (up)
-        grid = torch.stack([u, v], -1)[None, :, None, :]
+        return torch.stack([u, v], -1)
+
+    def forward(self, dirs: torch.Tensor) -> torch.Tensor:
+        grid = self._uv(dirs)[None, :, None, :]
         out = F.grid_sample(self.texture, grid, mode="bilinear", padding_mode="border", align_corners=False)
         return torch.sigmoid(out[0, :, :, 0].t())
+
+    @torch.no_grad()
+    def record_seen(self, dirs: torch.Tensor, transmittance: torch.Tensor) -> None:
+        """Add each training ray's remaining transmittance to the texel its direction falls in."""
+        h, w = self.seen.shape
+        uv = self._uv(dirs)
+        col = ((uv[:, 0] + 1.0) * 0.5 * w).long().clamp(0, w - 1)
+        row = ((uv[:, 1] + 1.0) * 0.5 * h).long().clamp(0, h - 1)
+        self.seen.view(-1).index_add_(0, row * w + col, transmittance.to(self.seen.dtype))
+
+
+    @torch.no_grad()
+    def fill_unseen(self, seen: torch.Tensor) -> int:
+        """Give the texels no training ray reached (``seen`` False, (H, 2H)) the colour of the
+        nearest seen ones, by pull-push (masked averages down a pyramid, then back up), instead of
+        the grey they start as: a test view that looks where no view looked gets the surrounding
+        environment. Returns how many texels were filled."""
+        tex = self.texture.data
+        mask = seen.to(tex.dtype)[None, None]
+        filled = int((mask == 0).sum())
+        if filled == 0 or filled == mask.numel():
+            return 0
+        levels = [(tex * mask, mask)]
+        while levels[-1][1].shape[-1] > 1 and bool((levels[-1][1] == 0).any()):
+            v, m = levels[-1]
+            levels.append((F.avg_pool2d(v, 2, ceil_mode=True), F.avg_pool2d(m, 2, ceil_mode=True)))
+        # Back up: a texel keeps its own (normalised) value where it has weight, else its parent's.
+        v, m = levels[-1]
+        value = v / m.clamp_min(1e-12)
+        for v, m in reversed(levels[:-1]):
+            up = F.interpolate(value, size=v.shape[-2:], mode="bilinear", align_corners=False)
+            value = torch.where(m > 0, v / m.clamp_min(1e-12), up)
+        self.texture.data = torch.where(mask > 0, tex, value)
+        return filled
 
 
 class Background(nn.Module):

@@ -71,10 +71,8 @@ def _colours(field, points: torch.Tensor, normals: torch.Tensor, dirs: torch.Ten
         dn = (d * n[:, None]).sum(-1, keepdim=True)
         d = torch.where(dn > 0, d - 2 * dn * n[:, None], d)
         k = d.shape[1]
-        from .triplane import sh_encode
-
-        feats = torch.cat([geo[:, None].expand(-1, k, -1), sh_encode(d, field.config["sh_degree"])], -1)
-        out.append(torch.sigmoid(field.color_net(feats.reshape(-1, feats.shape[-1]))).reshape(len(p), k, 3))
+        rgb = field.color(geo[:, None].expand(-1, k, -1).reshape(-1, geo.shape[-1]), d.reshape(-1, 3))
+        out.append(rgb.reshape(len(p), k, 3))
     return torch.cat(out)
 
 

@@ -133,6 +133,10 @@ def resolution_at(cfg: TrainConfig, fraction: float) -> int:
 
 _OOM = getattr(torch.cuda, "OutOfMemoryError", RuntimeError)
 
+# An environment texel counts as seen once training rays showed it one ray's worth in all (their
+# transmittance at the texel, summed): the trained colour of a less-seen texel is a guess.
+SEEN_RAYS = 1.0
+
 
 class Trainer:
     def __init__(self, cfg: TrainConfig, store: PixelStore, heldout=None, device="cpu", command_config: dict | None = None):
@@ -196,7 +200,7 @@ class Trainer:
                                hint="Resume with the settings the checkpoint was trained with")
         self.model.field.upsample(res)
         self.opt = self._optimizer()
-        self.model.load_state_dict(ck["state_dict"])
+        self.model.load_state_dict(M.state_for(self.model, ck["state_dict"]))
         self.opt.load_state_dict(ck["optimizer"])
         self.step = int(ck["step"])
         self.elapsed = float(ck.get("elapsed", 0.0))
@@ -223,7 +227,7 @@ class Trainer:
         # the planes then would throw away what they learned.
         if res > self.model.field.res:
             self._upsample(res)
-        lr = self.cfg.lr * (0.1 ** min(max(fraction, 0.0), 1.0))
+        lr = self.cfg.lr * (self.cfg.lr_decay ** min(max(fraction, 0.0), 1.0))
         for g in self.opt.param_groups:
             g["lr"] = lr
 
@@ -247,11 +251,23 @@ class Trainer:
         loss = losses.rgb_loss(out, rgba, w, transparent=m.background.mode == "alpha")
         if cfg.depth_loss > 0 and depth is not None:
             loss = loss + cfg.depth_loss * losses.depth_loss(out, depth, w, scene_scale=self.scene_scale)
+            if m.background.mode == "env":
+                loss = loss + cfg.depth_loss * losses.coverage_loss(out, depth, w)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.samples_done += out["samples"]
         return loss.detach()
+
+    def fill_unseen_background(self) -> int:
+        """Texels of the learned environment that training rays showed less than one ray's worth
+        of (``EnvMap.seen``) hold no real colour: grey where nothing reached them, and noise where
+        rays reached them only through a nearly opaque surface (Adam takes full steps on tiny
+        gradients). They are filled from the well-seen ones (``EnvMap.fill_unseen``)."""
+        env = self.model.background.env
+        if env is None or not bool((env.seen > 0).any()):
+            return 0
+        return env.fill_unseen(env.seen >= SEEN_RAYS)
 
     @torch.no_grad()
     def heldout_psnr(self, chunk: int = 8192) -> float | None:
@@ -335,6 +351,7 @@ class Trainer:
                            hint="Use a smaller --batch-rays or --plane-res, or --device CPU")
         if loss_avg is not None and diverged(loss_avg):
             stop_diverged()
+        self.fill_unseen_background()
         self.elapsed = time.monotonic() - start_time
         loss_avg = None if loss_avg is None else float(loss_avg)
         session = time.monotonic() - session_t0

@@ -109,11 +109,14 @@ class TriPlane(nn.Module):
     def density(self, x: torch.Tensor) -> torch.Tensor:
         return self._density(x)[0]
 
+    def color(self, geo: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+        """Colour (N, 3) in 0..1 from the density MLP's features and unit view directions d."""
+        return torch.sigmoid(self.color_net(torch.cat([geo, sh_encode(d, self.config["sh_degree"])], -1)))
+
     def forward(self, x: torch.Tensor, d: torch.Tensor):
         """Density (N,) and colour (N, 3) in 0..1 at points x looking along unit directions d."""
         sigma, geo = self._density(x)
-        rgb = torch.sigmoid(self.color_net(torch.cat([geo, sh_encode(d, self.config["sh_degree"])], -1)))
-        return sigma, rgb
+        return sigma, self.color(geo, d)
 
     @torch.no_grad()
     def upsample(self, res: int) -> list:

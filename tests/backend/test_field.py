@@ -799,3 +799,59 @@ def test_occupancy_along_rays_is_exact_and_agrees_with_the_point_lookup(res):
     t = near[:, None] + (torch.arange(n)[None] + 0.5) * width[:, None]
     points = grid.lookup((o[:, None] + d[:, None] * t[..., None]).reshape(-1, 3)).view(-1, n)
     assert (along != points).float().mean() < 1e-3
+
+
+def test_depth_says_what_is_opaque_and_what_is_empty():
+    # Three rays: one met a surface at depth 2 (rendered half opaque), one saw the world behind
+    # the scene (+inf, rendered 30% opaque), one has no depth (NaN: it says nothing).
+    from ps4pro_blender.field import losses
+
+    out = {"depth": torch.tensor([2.5, float("nan"), 5.0]), "opacity": torch.tensor([0.5, 0.3, 0.9])}
+    depth = torch.tensor([2.0, float("inf"), float("nan")])
+    assert losses.depth_loss(out, depth, torch.ones(3), scene_scale=1.0).item() == pytest.approx(0.5)
+    assert losses.coverage_loss(out, depth, torch.ones(3)).item() == pytest.approx(0.5 + 0.3)  # transparency + fog
+
+
+def test_views_read_the_world_behind_the_scene_as_infinitely_far(tmp_path):
+    # Blender's depth pass gives the world 1e10: no surface, not "unknown" (which stays NaN).
+    from synthetic_dataset import make as make_data
+
+    folder = make_data(str(tmp_path / "d"), n_views=2)
+    f = dataset.load(folder).frames[0]
+    depth = V.load_view(f)[1]
+    raw = depth_io.read_frame_depth(f)
+    assert np.array_equal(np.isposinf(depth), raw >= depth_io.BACKGROUND) and np.isposinf(depth).any()
+    assert np.isfinite(depth[raw < depth_io.BACKGROUND]).all()
+
+
+def test_depth_carves_the_space_in_front_of_each_surface():
+    g = OccupancyGrid([[-1, -1, -1], [1, 1, 1]], 32)
+    c2w = np.eye(4)
+    c2w[2, 3] = 3.0  # looking down -Z at a plane z = 0 (planar depth 3)
+    depth = np.full((64, 64), 3.0, np.float32)
+    depth[:, :24] = np.inf  # these pixels saw nothing: their rays are empty the whole way
+    depth[:20, :] = np.nan  # these say nothing
+    empty = g.carve_depth(c2w, 64.0, 64.0, 32.0, 32.0, depth)
+    z = (torch.arange(32) + 0.5) / 16 - 1  # cell centres
+    column = empty[16, 16]  # the cells above the image centre
+    assert column[z > 2 * 2 / 32 + 1e-6].all() and not column[z < 2 * 2 / 32].any()  # a 2-cell margin
+    assert empty[0, 16].all()  # the cells at x = -1 project onto +inf pixels, even those under the plane
+    assert not empty[16, 31].any()  # the cells at y = +1 project onto the top rows: NaN, nothing carved
+
+
+def test_the_environment_fills_what_no_training_ray_showed():
+    env = render.EnvMap(8)
+    with torch.no_grad():
+        env.texture[:] = 0.0
+        env.texture[0, 0, :4] = 1.0  # the upper half: red-ish where seen
+    # Rays towards the upper hemisphere, each fully transparent: only those texels count as seen.
+    d = torch.nn.functional.normalize(torch.randn(20000, 3), dim=-1)
+    d = d[d[:, 2] > 0.05]
+    env.record_seen(d, torch.ones(len(d)))
+    seen = env.seen >= 1.0
+    assert seen[:3].all() and not seen[4:].any()
+    before = env.texture.detach().clone()
+    filled = env.fill_unseen(seen)
+    assert filled == int((~seen).sum())
+    assert torch.equal(env.texture[0, :, seen], before[0, :, seen])  # seen texels keep what they learned
+    assert torch.allclose(env.texture[0, 0, 4:], torch.ones(4, 16))  # the rest takes the seen colour
