@@ -5,9 +5,10 @@ the path is a closed orbit), ``k`` views are synthesised at
 poses between them (rotation slerp, position on the path's spline; intrinsics carried over)
 and written, with the original views, as a new dataset. Each synthetic frame says
 ``synthetic: true``, its ``source`` frames, ``t``, a loss ``weight`` and a
-``confidence_file_path``: an 8-bit image, 255 where a source saw the pixel and 0 where the view
-is a guess (outside both source frames, disocclusions), which reconstruction weights pixels by. Test and validation
-views are never interpolation sources.
+``confidence_file_path``: an 8-bit image of how far each pixel can be trusted (geometry mode: the
+two warps agree, ``warp.geometry_trust``; footage mode: the flows check out, ``flow.footage_trust``),
+0 where the view is a guess (outside both source frames, disocclusions), which reconstruction
+weights pixels by. Test and validation views are never interpolation sources.
 
 Mode "auto" is geometry-aware when both neighbours have depth and falls back to footage mode
 (images only) for a pair that lacks it, saying so.

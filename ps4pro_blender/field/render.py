@@ -36,6 +36,17 @@ def accumulate(weights, rgb, t):
     return color, opacity, dist
 
 
+def distortion(weights: torch.Tensor, t: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    """Mip-NeRF 360's distortion of each ray (B,): sum_ij w_i w_j |t_i - t_j| + 1/3 sum_i w_i^2
+    step, small when a ray's weight sits in one thin interval and large when it is spread along
+    the ray as fog or floaters. t (B, N) ascending, weights (B, N), step (B,): the length each
+    sample stands for. O(N) with running sums."""
+    w_before = torch.cumsum(weights, -1) - weights
+    wt_before = torch.cumsum(weights * t, -1) - weights * t
+    between = 2.0 * (weights * (t * w_before - wt_before)).sum(-1)
+    return between + (weights ** 2).sum(-1) * step / 3.0
+
+
 class EnvMap(nn.Module):
     """A learned environment: RGB (through a sigmoid) on an equirect texture, +Z up (Blender's)."""
 
@@ -43,8 +54,9 @@ class EnvMap(nn.Module):
         super().__init__()
         self.texture = nn.Parameter(torch.zeros(1, 3, height, 2 * height))
         # How much of the environment each texel showed to training rays: the sum of the rays'
-        # transmittance at their end (a ray that ends on an opaque surface adds ~0). Kept in the
-        # checkpoint, so that a resumed run counts what the earlier sessions saw.
+        # transmittance at their end times their loss weight (a ray that ends on an opaque surface,
+        # or a synthetic pixel of no confidence, adds ~0). Kept in the checkpoint, so that a
+        # resumed run counts what the earlier sessions saw.
         self.register_buffer("seen", torch.zeros(height, 2 * height))
 
     @staticmethod
@@ -61,7 +73,8 @@ class EnvMap(nn.Module):
 
     @torch.no_grad()
     def record_seen(self, dirs: torch.Tensor, transmittance: torch.Tensor) -> None:
-        """Add each training ray's remaining transmittance to the texel its direction falls in."""
+        """Add each training ray's remaining transmittance (times its weight) to the texel its
+        direction falls in."""
         h, w = self.seen.shape
         uv = self._uv(dirs)
         col = ((uv[:, 0] + 1.0) * 0.5 * w).long().clamp(0, w - 1)

@@ -49,6 +49,7 @@ class PixelStore:
         # Pixel ranges of the real and the synthetic views, for stratified sampling (see sample()).
         self.groups = [self._group(sizes, [s == flag for s in synthetic], device) for flag in (False, True)]
         self.real_share = float(real_share) if all(g is not None for g in self.groups) else None
+        self.base_share = self.real_share  # real_share as given (a schedule may move real_share)
         self.offsets = torch.tensor(np.concatenate([[0], np.cumsum(sizes)]), dtype=torch.long, device=device)
         self.count = int(self.offsets[-1])
         self.rgba = torch.cat([torch.from_numpy(np.round(im * 255.0).astype(np.uint8)).reshape(-1, 4)
@@ -67,6 +68,15 @@ class PixelStore:
             self.confidence = torch.cat([
                 torch.from_numpy(np.round(np.clip(c, 0, 1) * 255).astype(np.uint8)).reshape(-1) if c is not None
                 else torch.full((f.w * f.h,), 255, dtype=torch.uint8) for f, c in zip(frames, confidences)]).to(device)
+        # The synthetic pixels worth drawing: those with any confidence. A zero-confidence pixel
+        # weighs 0 in the loss, so drawing it only wasted its share of the batch (a third to a half
+        # of the synthetic draws on a sparse ring, where disocclusions and off-frame areas are guesses).
+        self.synthetic_pixels = None
+        if self.groups[1] is not None and self.confidence is not None:
+            member = torch.repeat_interleave(torch.tensor(synthetic, device=device), torch.tensor(sizes, device=device))
+            self.synthetic_pixels = torch.nonzero(member & (self.confidence > 0)).flatten()
+            if self.synthetic_pixels.numel() == 0:  # nothing to learn from the synthetic views
+                self.groups[1], self.real_share = None, None
 
     def rays(self, idx: torch.Tensor):
         # Through pixel centres: rays jittered inside their pixels trained a worse field in a one-off
@@ -102,12 +112,21 @@ class PixelStore:
         local = torch.randint(0, total, (n,), generator=gen, device=gen.device).to(cum.device)
         return local + shift[torch.searchsorted(cum, local, right=True)]
 
+    def _draw_synthetic(self, gen, n: int) -> torch.Tensor:
+        if self.synthetic_pixels is None:
+            return self._draw(gen, n, self.groups[1])
+        pick = torch.randint(0, self.synthetic_pixels.numel(), (n,), generator=gen, device=gen.device)
+        return self.synthetic_pixels[pick.to(self.synthetic_pixels.device)]
+
     def sample(self, gen: torch.Generator, n: int):
-        if self.real_share is None:  # one kind of view: uniform over all pixels
+        if self.real_share is None:
+            if self.groups[1] is None and self.groups[0] is not None and self.groups[0][2] < self.count:
+                return self.rays(self._draw(gen, n, self.groups[0]).to(self.device))  # synthetic views hold nothing
+            # One kind of view: uniform over all pixels.
             idx = torch.randint(0, self.count, (n,), generator=gen, device=gen.device).to(self.device)
             return self.rays(idx)
         n_real = int(round(n * self.real_share))
-        idx = torch.cat([self._draw(gen, n_real, self.groups[0]), self._draw(gen, n - n_real, self.groups[1])])
+        idx = torch.cat([self._draw(gen, n_real, self.groups[0]), self._draw_synthetic(gen, n - n_real)])
         return self.rays(idx.to(self.device))
 
 
@@ -230,6 +249,10 @@ class Trainer:
         lr = self.cfg.lr * (self.cfg.lr_decay ** min(max(fraction, 0.0), 1.0))
         for g in self.opt.param_groups:
             g["lr"] = lr
+        if self.cfg.synthetic_fade and self.store.real_share is not None:
+            # Synthetic views shape the field early; the real ones alone have the last word.
+            base = self.store.base_share
+            self.store.real_share = base + (1.0 - base) * min(max(fraction, 0.0), 1.0)
 
     def generator(self, step: int) -> torch.Generator:
         gen = torch.Generator(device=self.device if self.device.type == "cuda" else "cpu")
@@ -248,7 +271,11 @@ class Trainer:
             m.grid.update(m.occupancy_density, gen, cfg.grid_fraction)
         o, d, zs, rgba, depth, w = self.store.sample(gen, cfg.batch_rays)
         out = m.render_rays(o, d, zs, gen=gen)
+        if m.background.env is not None:  # what the environment showed, as much as each ray counts
+            m.background.env.record_seen(d, (1.0 - out["opacity"].detach()) * w)
         loss = losses.rgb_loss(out, rgba, w, transparent=m.background.mode == "alpha")
+        if cfg.distortion > 0:
+            loss = loss + cfg.distortion * (w * out["spread"]).sum() / w.sum().clamp(min=1e-6) / self.scene_scale
         if cfg.depth_loss > 0 and depth is not None:
             loss = loss + cfg.depth_loss * losses.depth_loss(out, depth, w, scene_scale=self.scene_scale)
             if m.background.mode == "env":

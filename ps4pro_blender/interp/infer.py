@@ -136,7 +136,8 @@ class Interpolator:
     def views(self, a: View, b: View, c2w_t, K_t, t: float, out_hw=None, learned: bool = True,
               coverage: bool = False):
         """The view at camera (c2w_t, K_t), 'time' t between a (0) and b (1); (H, W, 3) float.
-        With ``coverage``, also (H, W) float: 1 where a source saw the pixel, 0 where it is a guess."""
+        With ``coverage``, also (H, W) float in 0..1, the pixel's trust (``warp.geometry_trust``): 0
+        where it is a guess."""
         out_hw = out_hw or a.rgb.shape[:2]
         dev = self.device
         w = warplib.warp_pair(_img(a.rgb, dev), torch.from_numpy(a.depth)[None, None].float().to(dev), a.K, a.c2w,
@@ -146,12 +147,12 @@ class Interpolator:
             if learned:
                 self._note(PLAIN_NOTE)
             merged, _, _, mask = warplib.merge_warps(w, t)
-            rgb, cov = _np(warplib.fill_holes(merged, mask)), mask
+            rgb = _np(warplib.fill_holes(merged, mask))
         else:
             inp = modellib.geometry_inputs(w, t)
             out = run_tiled(self.model.fusion, inp["x"], self.tile, self.overlap)
-            rgb, cov = _np(modellib.combine(inp, out)), inp["cov"]
-        return (rgb, cov[0, 0].cpu().numpy()) if coverage else rgb
+            rgb = _np(modellib.combine(inp, out))
+        return (rgb, warplib.geometry_trust(w)[0, 0].cpu().numpy()) if coverage else rgb
 
     @torch.no_grad()
     def footage(self, img0: np.ndarray, img1: np.ndarray, t: float, learned: bool = True, coverage: bool = False):

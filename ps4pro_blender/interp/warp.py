@@ -13,6 +13,8 @@ images (B, C, H, W), depths (B, 1, H, W), intrinsics (B, 3, 3) or (3, 3), poses 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -229,6 +231,28 @@ def merge_warps(w: dict, t):
     wa, wb = wa / s * mask, wb / s * mask
     rgb = wa * w["A"] + wb * w["B"]
     return rgb, wa, wb, mask
+
+
+# A pixel only one source saw (the other's view of it is blocked or outside its frame) is that
+# source's colour moved by exact geometry, but nothing checks it: it counts half.
+SINGLE_SOURCE_TRUST = 0.5
+
+
+def geometry_trust(w: dict) -> torch.Tensor:
+    """(B, 1, H, W) in 0..1, how far a pixel of the in-between view can be trusted: where both
+    warps hold the same surface, the agreement of their colours (1 when equal, 0.5 at
+    ``flow.AGREE_TOL`` mean RGB difference: a glossy highlight or a ghost of a wrong depth does
+    not agree); where one source alone holds the nearer surface, ``SINGLE_SOURCE_TRUST``; where
+    neither does, 0. The warps' mask alone called every covered pixel certain, and on a sparse
+    HDRI ring the field learned the ghosts of the 45-degree warps."""
+    from .flow import AGREE_TOL
+
+    a_front, b_front = relative_depth_band(w["zA"], w["zB"])
+    both = (w["mA"] > 0) & (w["mB"] > 0) & ~a_front & ~b_front
+    diff = (w["A"] - w["B"]).abs().mean(1, keepdim=True)
+    agree = torch.exp(-math.log(2.0) * (diff / AGREE_TOL) ** 2)
+    one = ((w["mA"] > 0) | (w["mB"] > 0)).to(diff.dtype)
+    return torch.where(both, agree, one * SINGLE_SOURCE_TRUST)
 
 
 def _t_map(t, like):

@@ -101,7 +101,7 @@ def test_interpolate_off_path_views_match_the_truth(tmp_path):
     for f in off[::7]:
         truth, _ = render_view(f.c2w)
         got = np.asarray(Image.open(f.image_path).convert("RGBA"), dtype=np.float64)
-        seen = (truth[..., 3] == 255) & (got[..., 3] > 127) & (np.asarray(Image.open(f.extra["confidence_file_path"])) == 255)
+        seen = (truth[..., 3] == 255) & (got[..., 3] > 127) & (np.asarray(Image.open(f.extra["confidence_file_path"])) >= 128)
         assert seen.mean() > 0.2
         mse = np.mean((got[..., :3][seen] - truth[..., :3][seen].astype(np.float64)) ** 2)
         assert 10 * math.log10(255.0**2 / max(mse, 1e-9)) > 26
@@ -137,10 +137,12 @@ def test_interpolate_writes_an_augmented_dataset_close_to_the_truth(tmp_path):
         got = np.asarray(Image.open(f.image_path).convert("RGBA"), dtype=np.float64)
         seen = (truth[..., 3] == 255) & (got[..., 3] > 127)
         assert seen.mean() > 0.3
-        # The confidence image: 255 where a source saw the pixel, 0 where the view is a guess.
+        # The confidence image: high where both warps agree, half where one source alone saw the
+        # pixel, 0 where the view is a guess.
         conf = np.asarray(Image.open(f.extra["confidence_file_path"]))
-        assert conf.shape == got.shape[:2] and set(np.unique(conf)) <= {0, 255} and conf.mean() > 127
-        seen &= conf == 255
+        assert conf.shape == got.shape[:2] and conf.max() == 255 and conf.mean() > 127
+        assert np.all(conf[(truth[..., 3] == 255) & (got[..., 3] <= 127)] < 128)
+        seen &= conf >= 128
         mse = np.mean((got[..., :3][seen] - truth[..., :3][seen].astype(np.float64)) ** 2)
         assert 10 * math.log10(255.0**2 / max(mse, 1e-9)) > 28
     # NeRF-blender split files list the synthetic views with the training ones.

@@ -321,6 +321,24 @@ def test_real_views_keep_their_share_of_each_batch(views):
     assert not torch.allclose(o[n_real:], store.c2w[0, :3, 3].expand(400 - n_real, 3))
 
 
+def test_synthetic_draws_skip_the_pixels_that_weigh_nothing(views):
+    import copy
+
+    frames = [copy.copy(f) for f in views["train"]]
+    for f in frames[1:]:
+        f.extra = dict(f.extra, synthetic=True)
+    confidences = [None] + [np.zeros((f.h, f.w), np.float32) for f in frames[1:]]
+    confidences[1][:, : frames[1].w // 2] = 1.0  # view 1: its left half is trusted; the others are all guesses
+    store = PixelStore(frames, views["ims"], views["deps"], "cpu", confidences, real_share=0.5)
+    w = store.sample(torch.Generator().manual_seed(0), 2000)[5]
+    assert bool((w > 0).all())  # no draw is wasted on a zero-confidence pixel
+    # With no trusted synthetic pixel at all, every draw is from the real views.
+    nothing = [None] + [np.zeros((f.h, f.w), np.float32) for f in frames[1:]]
+    store = PixelStore(frames, views["ims"], views["deps"], "cpu", nothing, real_share=0.5)
+    o = store.sample(torch.Generator().manual_seed(0), 500)[0]
+    assert torch.allclose(o, store.c2w[0, :3, 3].expand(500, 3))
+
+
 def test_a_hollow_shell_gives_only_its_outer_surface():
     """What a field learns of an object is a shell: its inner side must not become a second surface."""
     aabb = np.array([[-1.0, -1, -1], [1, 1, 1]])
@@ -855,3 +873,18 @@ def test_the_environment_fills_what_no_training_ray_showed():
     assert filled == int((~seen).sum())
     assert torch.equal(env.texture[0, :, seen], before[0, :, seen])  # seen texels keep what they learned
     assert torch.allclose(env.texture[0, 0, 4:], torch.ones(4, 16))  # the rest takes the seen colour
+
+
+def test_distortion_is_small_for_a_thin_surface_and_large_for_fog():
+    t = torch.linspace(0.0, 1.0, 32)[None]
+    step = torch.tensor([1.0 / 32])
+    thin = torch.zeros(1, 32)
+    thin[0, 10] = 1.0
+    fog = torch.full((1, 32), 1.0 / 32)
+    assert render.distortion(thin, t, step).item() == pytest.approx(step.item() / 3)
+    assert render.distortion(fog, t, step).item() > 10 * render.distortion(thin, t, step).item()
+
+
+def test_training_with_the_distortion_loss_runs_and_stays_finite(views):
+    t = trainer(views, distortion=0.01)
+    assert math.isfinite(t.run(None, steps=10)["loss"])

@@ -282,3 +282,19 @@ def test_footage_mode_trusts_a_flow_that_checks_out_and_not_one_that_does_not():
     unrelated = np.random.default_rng(0).random(img0.shape).astype(np.float32)
     _, guess = plain.footage(img0, unrelated, 0.5, coverage=True)
     assert float(np.mean(guess)) < 0.2
+
+
+def test_geometry_trust_is_the_agreement_of_the_two_warps():
+    from ps4pro_blender.interp import warp as W
+
+    ones = torch.ones(1, 1, 2, 3)
+    A = torch.zeros(1, 3, 2, 3)
+    B = A.clone()
+    B[..., 0, 1] = 0.3  # the sources disagree here (a highlight, a ghost)
+    w = {"A": A, "B": B, "zA": 2 * ones, "zB": 2 * ones, "mA": ones.clone(), "mB": ones.clone()}
+    w["mB"][..., 1, 2] = 0.0  # only A saw this pixel
+    w["mA"][..., 1, 0] = 0.0
+    w["mB"][..., 1, 0] = 0.0  # nobody saw this one
+    trust = W.geometry_trust(w)[0, 0]
+    assert trust[0, 0] == 1.0 and trust[0, 1] < 0.01
+    assert trust[1, 2] == W.SINGLE_SOURCE_TRUST and trust[1, 0] == 0.0
