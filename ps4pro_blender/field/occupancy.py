@@ -120,10 +120,9 @@ class OccupancyGrid(nn.Module):
         hit[self.index(pts[inside])] = True
         return hit.view((self.res,) * 3)
 
-    @torch.no_grad()
-    def carve(self, c2w: np.ndarray, fx, fy, cx, cy, alpha: np.ndarray, threshold: float = 0.02) -> torch.Tensor:
-        """Cells that this view sees as empty: in front of the camera, inside the image, and on a
-        pixel whose alpha (max over its 3x3 neighbourhood) is below ``threshold``."""
+    def _project_centres(self, c2w: np.ndarray, fx, fy, cx, cy, h: int, w: int):
+        """Every cell centre seen from a camera: its planar depth, the pixel it falls in (column,
+        row) and whether it lies in front of the camera and inside the h x w image."""
         dev = self.aabb.device
         pts = self.centres(torch.arange(self.res ** 3, device=dev))
         w2c = torch.as_tensor(np.linalg.inv(c2w), dtype=torch.float32, device=dev)
@@ -133,14 +132,17 @@ class OccupancyGrid(nn.Module):
         zs = torch.where(front, z, torch.ones_like(z))
         u = fx * cam[:, 0] / zs + cx
         v = -fy * cam[:, 1] / zs + cy
-        h, w = alpha.shape
         inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        a = torch.as_tensor(alpha, dtype=torch.float32, device=dev)[None, None]
+        return z, u.long().clamp(0, w - 1), v.long().clamp(0, h - 1), inside
+
+    @torch.no_grad()
+    def carve(self, c2w: np.ndarray, fx, fy, cx, cy, alpha: np.ndarray, threshold: float = 0.02) -> torch.Tensor:
+        """Cells that this view sees as empty: in front of the camera, inside the image, and on a
+        pixel whose alpha (max over its 3x3 neighbourhood) is below ``threshold``."""
+        _, iu, iv, inside = self._project_centres(c2w, fx, fy, cx, cy, *alpha.shape)
+        a = torch.as_tensor(alpha, dtype=torch.float32, device=self.aabb.device)[None, None]
         a = F.max_pool2d(a, 3, stride=1, padding=1)[0, 0]
-        iu = u.long().clamp(0, w - 1)
-        iv = v.long().clamp(0, h - 1)
-        empty = inside & (a[iv, iu] < threshold)
-        return empty.view((self.res,) * 3)
+        return (inside & (a[iv, iu] < threshold)).view((self.res,) * 3)
 
     @torch.no_grad()
     def carve_depth(self, c2w: np.ndarray, fx, fy, cx, cy, depth: np.ndarray, margin_cells: float = 2.0) -> torch.Tensor:
@@ -148,22 +150,9 @@ class OccupancyGrid(nn.Module):
         than the planar depth there (the nearest over the pixel's 3x3 neighbourhood) by more than
         ``margin_cells`` cells. A pixel that saw nothing (+inf depth: Blender's world) sees through
         everything; an unknown depth (NaN) carves nothing."""
-        dev = self.aabb.device
-        pts = self.centres(torch.arange(self.res ** 3, device=dev))
-        w2c = torch.as_tensor(np.linalg.inv(c2w), dtype=torch.float32, device=dev)
-        cam = pts @ w2c[:3, :3].T + w2c[:3, 3]
-        z = -cam[:, 2]
-        front = z > 1e-6
-        zs = torch.where(front, z, torch.ones_like(z))
-        u = fx * cam[:, 0] / zs + cx
-        v = -fy * cam[:, 1] / zs + cy
-        h, w = depth.shape
-        inside = front & (u >= 0) & (u < w) & (v >= 0) & (v < h)
-        d = torch.as_tensor(np.where(np.isnan(depth), -np.inf, depth), dtype=torch.float32, device=dev)[None, None]
+        z, iu, iv, inside = self._project_centres(c2w, fx, fy, cx, cy, *depth.shape)
+        d = torch.as_tensor(np.where(np.isnan(depth), -np.inf, depth), dtype=torch.float32, device=self.aabb.device)
         # The nearest depth around each pixel (-inf where any neighbour is unknown: no carving).
-        d = -F.max_pool2d(-d, 3, stride=1, padding=1)[0, 0]
-        iu = u.long().clamp(0, w - 1)
-        iv = v.long().clamp(0, h - 1)
+        d = -F.max_pool2d(-d[None, None], 3, stride=1, padding=1)[0, 0]
         margin = margin_cells * float(self.cell.max())
-        empty = inside & (z < d[iv, iu] - margin)
-        return empty.view((self.res,) * 3)
+        return (inside & (z < d[iv, iu] - margin)).view((self.res,) * 3)
