@@ -6,8 +6,9 @@ training time (issue 17's benchmark).
         [--scenes NAME ...] [--paths ring curve] [--counts 4 8 16 32 64] [--ways WAY ...]
         [--samples 64] [--out bench/results/budget.md]
 
-1. Scenes (``procedural.build_scene``, the held-out eval family; neither was used to tune anything):
-   ``hdri`` (seed 504 on: the HDRI world visible, opaque like a photograph) and ``alpha`` (seed 506
+1. Scenes (``procedural.build_scene``, the held-out eval family; the hdri scene chose one internal
+   default, ``TrainConfig.synthetic_fade``, in session 26; the alpha scene has tuned nothing):
+   ``hdri`` (seed 504 on: the HDRI world visible, opaque like a photograph) and ``alpha`` (seed 507
    on: transparent film); the table names the seed each became. Each is captured by ``bench/recon_capture.py`` (Blender) along two paths, a 30° ring and
    a free curve, 64 views each at ``--samples`` Cycles samples, every view's render timed by the
    capture itself (``render_seconds`` in transforms.json). A capture of N views is every 64/N-th of
@@ -50,7 +51,9 @@ from recon import backend, log  # noqa: E402
 
 BLENDER_PY = REPO / ".venv" / "blender" / "bin" / "python"
 # name -> (first seed to try: recon_capture.py takes the first from it whose ground is a table, background)
-SCENES = {"hdri": (504, "hdri"), "alpha": (506, "alpha")}
+# The hdri scene became seed 506 (504 and 505 have no table), so the alpha scene starts after it:
+# starting both at 506 would have made one scene twice.
+SCENES = {"hdri": (504, "hdri"), "alpha": (507, "alpha")}
 PATHS = ("ring", "curve")
 COUNTS = (4, 8, 16, 32, 64)
 PATH_VIEWS = 64  # bench/recon_capture.py's PATH_VIEWS

@@ -76,7 +76,7 @@ class PixelStore:
             member = torch.repeat_interleave(torch.tensor(synthetic, device=device), torch.tensor(sizes, device=device))
             self.synthetic_pixels = torch.nonzero(member & (self.confidence > 0)).flatten()
             if self.synthetic_pixels.numel() == 0:  # nothing to learn from the synthetic views
-                self.groups[1], self.real_share = None, None
+                self.real_share = self.base_share = 1.0
 
     def rays(self, idx: torch.Tensor):
         # Through pixel centres: rays jittered inside their pixels trained a worse field in a one-off
@@ -119,15 +119,14 @@ class PixelStore:
         return self.synthetic_pixels[pick.to(self.synthetic_pixels.device)]
 
     def sample(self, gen: torch.Generator, n: int):
-        if self.real_share is None:
-            if self.groups[1] is None and self.groups[0] is not None and self.groups[0][2] < self.count:
-                return self.rays(self._draw(gen, n, self.groups[0]).to(self.device))  # synthetic views hold nothing
-            # One kind of view: uniform over all pixels.
+        if self.real_share is None:  # one kind of view: uniform over all pixels
             idx = torch.randint(0, self.count, (n,), generator=gen, device=gen.device).to(self.device)
             return self.rays(idx)
         n_real = int(round(n * self.real_share))
-        idx = torch.cat([self._draw(gen, n_real, self.groups[0]), self._draw_synthetic(gen, n - n_real)])
-        return self.rays(idx.to(self.device))
+        parts = [self._draw(gen, n_real, self.groups[0])]
+        if n_real < n:
+            parts.append(self._draw_synthetic(gen, n - n_real))
+        return self.rays(torch.cat(parts).to(self.device))
 
 
 def resolution_schedule(cfg: TrainConfig) -> list[tuple[float, int]]:
@@ -249,7 +248,7 @@ class Trainer:
         lr = self.cfg.lr * (self.cfg.lr_decay ** min(max(fraction, 0.0), 1.0))
         for g in self.opt.param_groups:
             g["lr"] = lr
-        if self.cfg.synthetic_fade and self.store.real_share is not None:
+        if self.cfg.synthetic_fade and self.store.base_share is not None and self.store.base_share < 1.0:
             # Synthetic views shape the field early; the real ones alone have the last word.
             base = self.store.base_share
             self.store.real_share = base + (1.0 - base) * min(max(fraction, 0.0), 1.0)

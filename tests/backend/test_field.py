@@ -339,6 +339,22 @@ def test_synthetic_draws_skip_the_pixels_that_weigh_nothing(views):
     assert torch.allclose(o, store.c2w[0, :3, 3].expand(500, 3))
 
 
+def test_the_real_views_share_grows_to_all_of_the_batch_over_the_budget(views):
+    import copy
+
+    frames = [copy.copy(f) for f in views["train"]]
+    for f in frames[4:]:
+        f.extra = dict(f.extra, synthetic=True)
+    t = Trainer(TrainConfig(**dict(TINY, aabb=views["aabb"].tolist())),
+                PixelStore(frames, views["ims"], views["deps"], "cpu", real_share=0.5), None, "cpu")
+    shares = []
+    for fraction in (0.0, 0.5, 1.0):
+        t._apply_schedule(fraction)
+        shares.append(t.store.real_share)
+    assert shares == [0.5, 0.75, 1.0]
+    assert t.store.sample(torch.Generator().manual_seed(0), 64)[0].shape == (64, 3)
+
+
 def test_a_hollow_shell_gives_only_its_outer_surface():
     """What a field learns of an object is a shell: its inner side must not become a second surface."""
     aabb = np.array([[-1.0, -1, -1], [1, 1, 1]])
