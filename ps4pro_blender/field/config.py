@@ -56,7 +56,6 @@ class TrainConfig:
     res_start: int = 32  # coarse-to-fine starts here (a quarter of the final planes, at least 32)
     coarse_to_fine_until: float = 0.3  # share of the budget by which the planes reach full size
     lr_decay: float = 0.1  # the learning rate at the end of the budget, as a share of --lr (decays exponentially)
-    distortion: float = 0.0  # weight of the distortion loss (render.distortion, in scene diagonals; 0: off)
     # The real views' batch share grows from --real-share to 1 over the budget: synthetic views shape
     # the field early, real ones refine it. 8-view HDRI ring + depth + augmentation, 2 CPU min
     # (bench/budget.py's capture): 25.91 -> 26.17 dB on the path, 17.91 -> 18.15 dB off it.

@@ -66,7 +66,7 @@ class FieldModel(nn.Module):
         compact = self.compact if self.compact is not None else origins.device.type == "cpu"
         if not compact:
             # Every ray, no host synchronisation (a GPU is idle while the host waits for it).
-            color, opacity, dist, stop, spread = self._march(origins, dirs, bins, t, step, far, gen, stop_opacity)
+            color, opacity, dist, stop = self._march(origins, dirs, bins, t, step, far, gen, stop_opacity)
             evaluated = active.sum() * per_ray
         else:
             # Only the rays that meet occupied space (on the CPU every evaluation counts).
@@ -74,30 +74,27 @@ class FieldModel(nn.Module):
             opacity = torch.zeros(b, device=origins.device, dtype=origins.dtype)
             dist = torch.zeros(b, device=origins.device, dtype=origins.dtype)
             stop = torch.full((b,), float("inf"), device=origins.device, dtype=origins.dtype)
-            spread = torch.zeros(b, device=origins.device, dtype=origins.dtype)
             count = int(active.sum())
             if count:
-                c, a, z, s, p = self._march(origins[active], dirs[active], bins[active], t[active], step[active],
-                                            far[active], gen, stop_opacity)
+                c, a, z, s = self._march(origins[active], dirs[active], bins[active], t[active], step[active], far[active],
+                                         gen, stop_opacity)
                 color = color.index_put((active,), c)
                 opacity = opacity.index_put((active,), a)
                 dist = dist.index_put((active,), z)
                 stop = stop.index_put((active,), s)
-                spread = spread.index_put((active,), p)
             evaluated = torch.tensor(count * per_ray)
         if bg is None:
             bg = self.background.color(dirs, gen)
         depth = torch.where(opacity > 1e-4, dist * zscale, torch.full_like(dist, float("nan")))
         out = {"rgb": color + (1.0 - opacity)[:, None] * bg, "field_rgb": color, "opacity": opacity,
-               "depth": depth, "background": bg, "spread": spread}
+               "depth": depth, "background": bg}
         if stop_opacity is not None:
             out["stop_depth"] = stop * zscale
         out["samples"] = evaluated  # field evaluations (probe and trained), a tensor: read it rarely
         return out
 
     def _march(self, o, d, bins, t, step, far, gen, stop_opacity):
-        """Colour, opacity, expected distance, blocking distance (inf: none) and the spread of the
-        weights along the ray (``render.distortion``; 0 when rendering without gradients) of these rays."""
+        """Colour, opacity, expected distance and blocking distance (inf: none) of these rays."""
         if self.probe:  # the trained samples go only where the ray still sees
             with torch.no_grad():
                 pts = o[:, None, :] + d[:, None, :] * t[..., None]
@@ -107,7 +104,7 @@ class FieldModel(nn.Module):
             t, step, _ = sampler.place_samples(bins, self.samples, gen, end=end)
             step = step * live
         if self.early_stop and not torch.is_grad_enabled():
-            return (*self._march_front_to_back(o, d, t, step, stop_opacity), torch.zeros_like(step))
+            return self._march_front_to_back(o, d, t, step, stop_opacity)
         pts = o[:, None, :] + d[:, None, :] * t[..., None]
         n = t.shape[1]
         sigma, rgb = self.field(pts.reshape(-1, 3), d[:, None, :].expand(-1, n, -1).reshape(-1, 3))
@@ -118,8 +115,7 @@ class FieldModel(nn.Module):
             blocked = torch.cumsum(w, -1) >= stop_opacity
             first = blocked.float().argmax(-1)  # first sample past it (0 when none: masked next)
             stop = torch.where(blocked.any(-1), t.gather(1, first[:, None])[:, 0], stop)
-        spread = render.distortion(w, t, step) if torch.is_grad_enabled() else torch.zeros_like(z)
-        return c, a, z, stop, spread
+        return c, a, z, stop
 
     def _march_front_to_back(self, o, d, t, step, stop_opacity, segment: int = 8):
         """``_march`` for rendering without gradients: ``segment`` samples at a time front to back,

@@ -36,17 +36,6 @@ def accumulate(weights, rgb, t):
     return color, opacity, dist
 
 
-def distortion(weights: torch.Tensor, t: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-    """Mip-NeRF 360's distortion of each ray (B,): sum_ij w_i w_j |t_i - t_j| + 1/3 sum_i w_i^2
-    step, small when a ray's weight sits in one thin interval and large when it is spread along
-    the ray as fog or floaters. t (B, N) ascending, weights (B, N), step (B,): the length each
-    sample stands for. O(N) with running sums."""
-    w_before = torch.cumsum(weights, -1) - weights
-    wt_before = torch.cumsum(weights * t, -1) - weights * t
-    between = 2.0 * (weights * (t * w_before - wt_before)).sum(-1)
-    return between + (weights ** 2).sum(-1) * step / 3.0
-
-
 class EnvMap(nn.Module):
     """A learned environment: RGB (through a sigmoid) on an equirect texture, +Z up (Blender's)."""
 
@@ -80,7 +69,6 @@ class EnvMap(nn.Module):
         col = ((uv[:, 0] + 1.0) * 0.5 * w).long().clamp(0, w - 1)
         row = ((uv[:, 1] + 1.0) * 0.5 * h).long().clamp(0, h - 1)
         self.seen.view(-1).index_add_(0, row * w + col, transmittance.to(self.seen.dtype))
-
 
     @torch.no_grad()
     def fill_unseen(self, seen: torch.Tensor) -> int:

@@ -273,8 +273,6 @@ class Trainer:
         if m.background.env is not None:  # what the environment showed, as much as each ray counts
             m.background.env.record_seen(d, (1.0 - out["opacity"].detach()) * w)
         loss = losses.rgb_loss(out, rgba, w, transparent=m.background.mode == "alpha")
-        if cfg.distortion > 0:
-            loss = loss + cfg.distortion * (w * out["spread"]).sum() / w.sum().clamp(min=1e-6) / self.scene_scale
         if cfg.depth_loss > 0 and depth is not None:
             loss = loss + cfg.depth_loss * losses.depth_loss(out, depth, w, scene_scale=self.scene_scale)
             if m.background.mode == "env":

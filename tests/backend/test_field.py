@@ -890,17 +890,3 @@ def test_the_environment_fills_what_no_training_ray_showed():
     assert torch.equal(env.texture[0, :, seen], before[0, :, seen])  # seen texels keep what they learned
     assert torch.allclose(env.texture[0, 0, 4:], torch.ones(4, 16))  # the rest takes the seen colour
 
-
-def test_distortion_is_small_for_a_thin_surface_and_large_for_fog():
-    t = torch.linspace(0.0, 1.0, 32)[None]
-    step = torch.tensor([1.0 / 32])
-    thin = torch.zeros(1, 32)
-    thin[0, 10] = 1.0
-    fog = torch.full((1, 32), 1.0 / 32)
-    assert render.distortion(thin, t, step).item() == pytest.approx(step.item() / 3)
-    assert render.distortion(fog, t, step).item() > 10 * render.distortion(thin, t, step).item()
-
-
-def test_training_with_the_distortion_loss_runs_and_stays_finite(views):
-    t = trainer(views, distortion=0.01)
-    assert math.isfinite(t.run(None, steps=10)["loss"])
